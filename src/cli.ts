@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+/**
+ * The `log-server` command. Every option can also be set as an environment variable LOG_SERVER_<OPTION>
+ * (e.g. LOG_SERVER_PORT=9021, LOG_SERVER_MULTITHREADED=true).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULTS, ServerError } from './options';
+import { serveForever } from './server';
+
+const MiB = 1024 * 1024;
+
+async function main(argv: string[]): Promise<number> {
+  const { default: yargs } = await import('yargs');
+  const version = (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+  let failure: string | null = null;
+  const parsed = await yargs(argv)
+    .scriptName('log-server')
+    .usage(
+      '$0 [options]\n\nReceives records from Python logging.handlers.SocketHandler clients and appends each one as a JSON line to the target file.',
+    )
+    .options({
+      host: { type: 'string', default: DEFAULTS.host, describe: 'address to listen on' },
+      port: { type: 'number', default: DEFAULTS.port, describe: 'TCP port (9020 is logging.handlers.DEFAULT_TCP_LOGGING_PORT; 0 picks one)' },
+      target: { type: 'string', default: DEFAULTS.target, describe: 'file the JSON lines are appended to' },
+      multithreaded: { type: 'boolean', default: false, describe: 'decode in worker processes; the primary alone writes the file' },
+      workers: { type: 'number', describe: 'worker processes with --multithreaded [default: number of CPUs]' },
+      utc: { type: 'boolean', default: false, describe: 'write created_human in UTC instead of local time' },
+      'max-frame': { type: 'number', default: DEFAULTS.maxFrame, describe: 'largest frame accepted, in bytes; a longer one closes its connection' },
+      'max-entry': { type: 'number', default: DEFAULTS.maxEntry, describe: 'largest JSON line a record may become, in characters' },
+      'max-connections': { type: 'number', default: DEFAULTS.maxConnections, describe: 'connections served at once' },
+      'drain-timeout': { type: 'number', default: DEFAULTS.drainTimeout, describe: 'on stop, ms open connections may keep sending' },
+    })
+    .env('LOG_SERVER')
+    .strict()
+    .version(version)
+    .help()
+    .alias('h', 'help')
+    .alias('v', 'version')
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .epilog(`Every option can also be given as LOG_SERVER_<NAME>, e.g. LOG_SERVER_PORT=9021. Sizes: ${DEFAULTS.maxFrame / MiB} MiB frame, ${DEFAULTS.maxEntry / MiB} MiB entry by default.`)
+    .fail((msg, err) => {
+      failure = msg ?? err?.message ?? 'invalid arguments';
+    })
+    .parseAsync();
+  if (failure !== null) {
+    process.stderr.write(`log-server: ${failure} (see log-server --help)\n`);
+    return 2;
+  }
+  const summary = await serveForever(parsed.host, parsed.port, {
+    target: parsed.target,
+    multithreaded: parsed.multithreaded,
+    workers: parsed.workers,
+    utc: parsed.utc,
+    maxFrame: parsed['max-frame'],
+    maxEntry: parsed['max-entry'],
+    maxConnections: parsed['max-connections'],
+    drainTimeout: parsed['drain-timeout'],
+  });
+  return summary.fatal ? 1 : 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ServerError) process.stderr.write(`log-server: ${err.message}\n`);
+    else process.stderr.write(`log-server: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

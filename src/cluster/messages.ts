@@ -1,0 +1,19 @@
+import type { InputStats } from '../input/tcp';
+
+/** Settings a worker needs, passed in its environment as JSON (LOG_SERVER_WORKER_CONFIG). */
+export interface WorkerConfig {
+  utc: boolean;
+  maxFrame: number;
+  maxEntry: number;
+}
+
+/** Primary → worker. A 'conn' message carries the accepted socket as its handle. */
+export type ToWorker = { t: 'conn' } | { t: 'pause' } | { t: 'resume' } | { t: 'stop'; drainTimeout: number };
+
+/** Worker → primary. 'lines' is a batch of finished entries, in the order they were made. */
+export type ToPrimary =
+  | { t: 'ready' }
+  | { t: 'lines'; lines: string; count: number }
+  | { t: 'conn-closed' }
+  | { t: 'stop-request'; signal: string }
+  | { t: 'stopped'; stats: InputStats };

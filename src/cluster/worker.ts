@@ -1,0 +1,58 @@
+/**
+ * A worker of multithreaded mode: the primary hands it accepted sockets; it reads their frames, decodes and
+ * formats the records and sends the finished lines back in batches. It never touches the target file.
+ *
+ * A signal to a worker (pm2 signals every process of the tree at once) does not stop it by itself: it asks the
+ * primary to stop, and the primary tells every worker when to drain.
+ */
+import type { Socket } from 'node:net';
+import { ConnectionSet } from '../input/tcp';
+import { makeLineMaker } from '../record';
+import { streamReporter } from '../report';
+import { IpcSink } from './ipc-sink';
+import type { ToPrimary, ToWorker, WorkerConfig } from './messages';
+
+const send = (msg: ToPrimary, done?: () => void) => process.send?.(msg, undefined, undefined, () => done?.());
+
+function main(): void {
+  const config = JSON.parse(process.env.LOG_SERVER_WORKER_CONFIG ?? '{}') as WorkerConfig;
+  const reporter = streamReporter(undefined, `log-server[worker ${process.pid}]`);
+  const sink = new IpcSink(send);
+  const connections = new ConnectionSet(makeLineMaker(config), sink, config.maxFrame, reporter);
+  let stopping = false;
+
+  process.on('message', (msg: ToWorker, handle?: unknown) => {
+    switch (msg.t) {
+      case 'conn': {
+        const socket = handle as Socket;
+        socket.on('close', () => send({ t: 'conn-closed' }));
+        connections.serve(socket);
+        socket.resume();
+        break;
+      }
+      case 'pause':
+        sink.setPrimaryPaused(true);
+        break;
+      case 'resume':
+        sink.setPrimaryPaused(false);
+        break;
+      case 'stop':
+        if (stopping) break;
+        stopping = true;
+        void (async () => {
+          await connections.drain(msg.drainTimeout);
+          await sink.idle();
+          send({ t: 'stopped', stats: connections.stats }, () => process.disconnect());
+        })();
+        break;
+    }
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => send({ t: 'stop-request', signal }));
+  }
+  // The primary is gone (killed): nothing can be written any more.
+  process.on('disconnect', () => process.exit(stopping ? 0 : 1));
+  send({ t: 'ready' });
+}
+
+main();

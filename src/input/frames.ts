@@ -1,0 +1,87 @@
+/**
+ * The frame reader: SocketHandler's framing is a 4-byte big-endian length, then that many bytes of pickle.
+ *
+ * A small state machine over the chunks a socket delivers. Frames inside one chunk are handed on as views of
+ * it (no copy); a frame split across chunks is joined once, when its last byte has arrived. The length limit is
+ * checked as soon as the prefix is read, and memory is only ever spent on bytes actually received: a prefix
+ * that announces 4 GiB followed by 10 bytes costs 10 bytes.
+ */
+
+export class FrameTooLarge extends Error {
+  readonly code = 'frame-too-large';
+  constructor(readonly length: number, readonly limit: number) {
+    super(`frame of ${length} bytes is over the ${limit}-byte limit`);
+    this.name = 'FrameTooLarge';
+  }
+}
+
+export class FrameReader {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** Payload length of the frame being read, or -1 while its prefix is incomplete. */
+  private expected = -1;
+
+  constructor(private readonly maxFrame: number) {}
+
+  /** Bytes held for an incomplete frame (prefix or payload). */
+  get pendingBytes(): number {
+    return this.buffered;
+  }
+
+  /** Feeds one chunk; calls `onFrame` for every complete payload, in order. Throws FrameTooLarge. */
+  push(chunk: Buffer, onFrame: (payload: Buffer) => void): void {
+    let data = chunk;
+    if (this.buffered > 0 || this.expected >= 0) {
+      // Finish the frame started in earlier chunks.
+      if (this.expected < 0) {
+        const missing = 4 - this.buffered;
+        if (chunk.length < missing) return this.keep(chunk);
+        this.chunks.push(chunk.subarray(0, missing));
+        this.expected = this.lengthOf(Buffer.concat(this.chunks, 4));
+        this.chunks = [];
+        this.buffered = 0;
+        data = chunk.subarray(missing);
+        if (this.expected > data.length) return this.keep(data);
+        onFrame(data.subarray(0, this.expected));
+        data = data.subarray(this.expected);
+        this.expected = -1;
+      } else {
+        const missing = this.expected - this.buffered;
+        if (chunk.length < missing) return this.keep(chunk);
+        this.chunks.push(chunk.subarray(0, missing));
+        const payload = Buffer.concat(this.chunks, this.expected);
+        this.chunks = [];
+        this.buffered = 0;
+        this.expected = -1;
+        onFrame(payload);
+        data = chunk.subarray(missing);
+      }
+    }
+    // Whole frames inside this chunk.
+    let pos = 0;
+    const end = data.length;
+    while (end - pos >= 4) {
+      const length = this.lengthOf(data, pos);
+      if (end - pos - 4 < length) {
+        this.expected = length;
+        return this.keep(data.subarray(pos + 4));
+      }
+      onFrame(data.subarray(pos + 4, pos + 4 + length));
+      pos += 4 + length;
+    }
+    if (pos < end) this.keep(data.subarray(pos));
+  }
+
+  private lengthOf(b: Buffer, at = 0): number {
+    const length = b.readUInt32BE(at);
+    if (length > this.maxFrame) throw new FrameTooLarge(length, this.maxFrame);
+    return length;
+  }
+
+  /** Holds the tail of a chunk. Copied when small, so that a socket's large read buffer is not pinned. */
+  private keep(part: Buffer): void {
+    if (part.length === 0) return;
+    this.chunks.push(part.length < 4096 ? Buffer.from(part) : part);
+    this.buffered += part.length;
+  }
+}

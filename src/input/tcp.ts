@@ -1,0 +1,120 @@
+/**
+ * One TCP connection from a SocketHandler: bytes → frame reader → line maker → sink.
+ *
+ * The lines made from one socket read go to the sink in one call, in order. When the sink is full the socket
+ * is paused (the kernel's buffers, then the client, hold the rest) and resumed on the sink's 'drain'. A
+ * refused frame is counted and reported, and the connection goes on with the next frame; a length prefix over
+ * the limit closes the connection, since framing is lost after it.
+ */
+import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FrameReader, FrameTooLarge } from './frames';
+import { RefusedRecord } from '../pickle/values';
+import type { LineMaker } from '../record';
+import type { EntrySink } from '../sink/sink';
+import type { Reporter } from '../report';
+
+export interface InputStats {
+  received: number;
+  refused: number;
+  refusedBy: Record<string, number>;
+  connectionsTotal: number;
+}
+
+export const newInputStats = (): InputStats => ({ received: 0, refused: 0, refusedBy: {}, connectionsTotal: 0 });
+
+/** What the connections of one process share. */
+export class ConnectionSet {
+  readonly stats = newInputStats();
+  /** Open connections, with their frame reader and when they last sent data. */
+  private readonly open = new Map<Socket, { reader: FrameReader; lastData: number }>();
+  private readonly paused = new Set<Socket>();
+
+  constructor(
+    private readonly makeLine: LineMaker,
+    private readonly sink: EntrySink,
+    private readonly maxFrame: number,
+    private readonly reporter: Reporter,
+  ) {
+    sink.on('drain', () => {
+      for (const s of this.paused) s.resume();
+      this.paused.clear();
+    });
+  }
+
+  /** Serves one accepted socket until it closes. */
+  serve(socket: Socket): void {
+    const client = `${socket.remoteAddress}:${socket.remotePort}`;
+    const reader = new FrameReader(this.maxFrame);
+    const stats = this.stats;
+    const state = { reader, lastData: Date.now() };
+    this.open.set(socket, state);
+    stats.connectionsTotal++;
+    const onFrame = (payload: Buffer) => {
+      stats.received++;
+      try {
+        batch += this.makeLine(payload);
+        batchCount++;
+      } catch (err) {
+        if (!(err instanceof RefusedRecord)) throw err;
+        this.refuse(err.code, client, err.message);
+      }
+    };
+    let batch = '';
+    let batchCount = 0;
+    socket.on('data', (chunk: Buffer) => {
+      state.lastData = Date.now();
+      batch = '';
+      batchCount = 0;
+      try {
+        reader.push(chunk, onFrame);
+      } catch (err) {
+        if (!(err instanceof FrameTooLarge)) throw err;
+        this.refuse(err.code, client, `${err.message}; closing the connection`);
+        socket.destroy();
+      }
+      if (batchCount > 0 && !this.sink.write(batch, batchCount)) {
+        socket.pause();
+        this.paused.add(socket);
+      }
+    });
+    socket.on('error', () => {
+      // ECONNRESET and the like: the client went away; 'close' follows.
+    });
+    socket.on('close', () => {
+      if (reader.pendingBytes > 0) {
+        this.refuse('truncated-frame', client, `connection closed inside a frame (${reader.pendingBytes} bytes of it received)`);
+      }
+      this.open.delete(socket);
+      this.paused.delete(socket);
+    });
+  }
+
+  /** Connections open now. */
+  get size(): number {
+    return this.open.size;
+  }
+
+  private refuse(code: string, client: string, why: string): void {
+    this.stats.refused++;
+    this.stats.refusedBy[code] = (this.stats.refusedBy[code] ?? 0) + 1;
+    this.reporter.warn(code, `refused a frame from ${client}: ${why}`);
+  }
+
+  /**
+   * Stops serving: every connection is read until its client closes it, or it has been quiet for `quietMs`
+   * with no partial frame (so every byte that reached the server has been read), or `timeoutMs` passes.
+   * Then the rest are closed.
+   */
+  async drain(timeoutMs: number, quietMs = 250): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.open.size > 0) {
+      const now = Date.now();
+      for (const [socket, { reader, lastData }] of this.open) {
+        const quiet = reader.pendingBytes === 0 && now - lastData >= quietMs && !this.paused.has(socket);
+        if (quiet || now >= deadline) socket.destroy();
+      }
+      await sleep(25);
+    }
+  }
+}

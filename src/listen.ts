@@ -1,0 +1,29 @@
+import type { AddressInfo, Server } from 'node:net';
+import { ServerError } from './options';
+
+/** Listens, turning the usual failures into one readable line. */
+export function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      const where = `${host}:${port}`;
+      const why: Record<string, string> = {
+        EADDRINUSE: 'the address is already in use (is another server running?)',
+        EADDRNOTAVAIL: 'the address does not belong to this machine',
+        EACCES: 'permission denied (ports below 1024 need privileges)',
+        ENOTFOUND: 'no such host',
+        EAI_AGAIN: 'the host name could not be resolved',
+      };
+      reject(new ServerError(`cannot listen on ${where}: ${why[err.code ?? ''] ?? err.message}`));
+    };
+    server.once('error', onError);
+    server.listen({ host, port }, () => {
+      server.off('error', onError);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+/** "127.0.0.1:9020" or "[::1]:9020". */
+export function formatAddress(a: AddressInfo): string {
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}

@@ -1,0 +1,13 @@
+import type { EventEmitter } from 'node:events';
+
+/**
+ * Where finished entries go: the file writer in the process that owns the file, or the IPC batcher in a
+ * worker. Entries are whole lines, each ending in "\n"; one call may carry many.
+ */
+export interface EntrySink extends EventEmitter {
+  /**
+   * Takes `count` entries as one string. Returns false once the sink holds more than it wants: the caller
+   * should pause its inputs until the sink emits 'drain'. Entries are never dropped either way.
+   */
+  write(lines: string, count: number): boolean;
+}
