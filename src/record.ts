@@ -1,24 +1,36 @@
 /**
- * One frame's payload in, one finished JSON line out: decoder then formatter. Throws RefusedRecord with a
- * stable code when the payload is not a record that can be written.
+ * One frame's payload in, one finished JSON line out, appended to a LineBuffer. Three decoders, fastest first,
+ * each declining what it does not handle: the transcoder (flat records of scalars, bytes to bytes), the fast
+ * decoder (any record of plain data), then pickleparser behind the normalizer (everything else). Throws
+ * RefusedRecord with a stable code when the payload is not a record that can be written.
  */
 import { decodePickle } from './pickle/fallback';
+import { decodeFast, DECLINED } from './pickle/fast';
+import { transcodeRecord } from './pickle/transcode';
 import { formatEntry } from './entry';
 import { makeHumanTime } from './time';
 import { RefusedRecord } from './pickle/values';
+import type { LineBuffer } from './line-buffer';
 
-export type LineMaker = (payload: Uint8Array) => string;
+export type LineMaker = (payload: Buffer, out: LineBuffer) => void;
 
 export function makeLineMaker(options: { utc: boolean; maxEntry: number }): LineMaker {
   const humanTime = makeHumanTime(options.utc);
   const limits = { maxDepth: 100, maxChars: options.maxEntry };
-  return (payload) => {
+  return (payload, out) => {
+    const before = out.length;
+    if (payload.length <= options.maxEntry / 6 && transcodeRecord(payload, out, humanTime)) return;
+    out.truncate(before);
+    let line: string;
     try {
-      return formatEntry(decodePickle(payload), humanTime, limits);
+      let value = decodeFast(payload);
+      if (value === DECLINED) value = decodePickle(payload);
+      line = formatEntry(value, humanTime, limits);
     } catch (err) {
       if (err instanceof RefusedRecord) throw err;
       if (err instanceof RangeError) throw new RefusedRecord('too-large', `record too large to write: ${err.message}`);
       throw new RefusedRecord('bad-pickle', `cannot decode: ${(err as Error).message}`);
     }
+    out.utf8(line);
   };
 }

@@ -1,7 +1,7 @@
 /**
  * A worker's sink: batches finished entries and sends them to the primary, many per IPC message.
  *
- * Lines made in one turn of the event loop go out together (or sooner, past BATCH_CHARS). The sink reports
+ * Lines made in one turn of the event loop go out together (or sooner, past BATCH_BYTES). The sink reports
  * itself full while too many messages are still on their way, or while the primary asked workers to pause
  * because its file writer is behind.
  */
@@ -9,13 +9,13 @@ import { EventEmitter } from 'node:events';
 import type { EntrySink } from '../sink/sink';
 import type { ToPrimary } from './messages';
 
-const BATCH_CHARS = 256 * 1024;
+const BATCH_BYTES = 256 * 1024;
 const MAX_UNSENT = 8;
 
 export class IpcSink extends EventEmitter implements EntrySink {
-  private parts: string[] = [];
+  private parts: Buffer[] = [];
   private count = 0;
-  private chars = 0;
+  private bytes = 0;
   private scheduled = false;
   private unsent = 0;
   private primaryPaused = false;
@@ -26,11 +26,11 @@ export class IpcSink extends EventEmitter implements EntrySink {
     super();
   }
 
-  write(lines: string, count: number): boolean {
+  write(lines: Buffer, count: number): boolean {
     this.parts.push(lines);
     this.count += count;
-    this.chars += lines.length;
-    if (this.chars >= BATCH_CHARS) this.flush();
+    this.bytes += lines.length;
+    if (this.bytes >= BATCH_BYTES) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
@@ -49,10 +49,10 @@ export class IpcSink extends EventEmitter implements EntrySink {
   flush(): void {
     this.scheduled = false;
     if (this.count === 0) return;
-    const msg: ToPrimary = { t: 'lines', lines: this.parts.length === 1 ? this.parts[0] : this.parts.join(''), count: this.count };
+    const msg: ToPrimary = { t: 'lines', lines: this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.bytes), count: this.count };
     this.parts = [];
     this.count = 0;
-    this.chars = 0;
+    this.bytes = 0;
     this.unsent++;
     this.send(msg, () => {
       this.unsent--;

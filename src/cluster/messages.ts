@@ -13,7 +13,7 @@ export type ToWorker = { t: 'conn' } | { t: 'pause' } | { t: 'resume' } | { t: '
 /** Worker → primary. 'lines' is a batch of finished entries, in the order they were made. */
 export type ToPrimary =
   | { t: 'ready' }
-  | { t: 'lines'; lines: string; count: number }
+  | { t: 'lines'; lines: Uint8Array; count: number }
   | { t: 'conn-closed' }
   | { t: 'stop-request'; signal: string }
   | { t: 'stopped'; stats: InputStats };

@@ -68,7 +68,7 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
       worker.on('message', (msg: ToPrimary) => {
         switch (msg.t) {
           case 'lines':
-            if (!sink.write(msg.lines, msg.count) && !paused) {
+            if (!sink.write(Buffer.from(msg.lines.buffer, msg.lines.byteOffset, msg.lines.byteLength), msg.count) && !paused) {
               paused = true;
               broadcast({ t: 'pause' });
             }

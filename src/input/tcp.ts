@@ -9,6 +9,7 @@
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FrameReader, FrameTooLarge } from './frames';
+import { LineBuffer } from '../line-buffer';
 import { RefusedRecord } from '../pickle/values';
 import type { LineMaker } from '../record';
 import type { EntrySink } from '../sink/sink';
@@ -29,6 +30,8 @@ export class ConnectionSet {
   /** Open connections, with their frame reader and when they last sent data. */
   private readonly open = new Map<Socket, { reader: FrameReader; lastData: number }>();
   private readonly paused = new Set<Socket>();
+  /** Lines of the chunk being read; shared, since chunks are handled one at a time. */
+  private readonly lines = new LineBuffer();
 
   constructor(
     private readonly makeLine: LineMaker,
@@ -50,21 +53,20 @@ export class ConnectionSet {
     const state = { reader, lastData: Date.now() };
     this.open.set(socket, state);
     stats.connectionsTotal++;
+    const lines = this.lines;
+    let batchCount = 0;
     const onFrame = (payload: Buffer) => {
       stats.received++;
       try {
-        batch += this.makeLine(payload);
+        this.makeLine(payload, lines);
         batchCount++;
       } catch (err) {
         if (!(err instanceof RefusedRecord)) throw err;
         this.refuse(err.code, client, err.message);
       }
     };
-    let batch = '';
-    let batchCount = 0;
     socket.on('data', (chunk: Buffer) => {
       state.lastData = Date.now();
-      batch = '';
       batchCount = 0;
       try {
         reader.push(chunk, onFrame);
@@ -73,7 +75,7 @@ export class ConnectionSet {
         this.refuse(err.code, client, `${err.message}; closing the connection`);
         socket.destroy();
       }
-      if (batchCount > 0 && !this.sink.write(batch, batchCount)) {
+      if (batchCount > 0 && !this.sink.write(lines.take(), batchCount)) {
         socket.pause();
         this.paused.add(socket);
       }

@@ -73,6 +73,12 @@ export const DEFAULT_JSON_LIMITS: JsonLimits = { maxDepth: 100, maxChars: 16 * 1
  */
 export function floatRepr(x: number): string {
   if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
+  const abs = x < 0 ? -x : x;
+  if (abs >= 1e-4 && abs < 1e16) {
+    // Here JS and Python both write the shortest round-trip digits in fixed notation; Python adds ".0".
+    const s = String(x);
+    return Number.isInteger(x) ? s + '.0' : s;
+  }
   const sci = x.toExponential(); // shortest round-trip digits, e.g. "-1.2345e+5"
   const ePos = sci.indexOf('e');
   const exponent = Number(sci.slice(ePos + 1));
@@ -90,8 +96,8 @@ export function floatRepr(x: number): string {
     return sign + digits.slice(0, intDigits) + '.' + digits.slice(intDigits);
   }
   const head = digits.length > 1 ? digits[0] + '.' + digits.slice(1) : digits;
-  const abs = Math.abs(exponent);
-  return sign + head + 'e' + (exponent < 0 ? '-' : '+') + (abs < 10 ? '0' + abs : String(abs));
+  const e = Math.abs(exponent);
+  return sign + head + 'e' + (exponent < 0 ? '-' : '+') + (e < 10 ? '0' + e : String(e));
 }
 
 /** JSON text of a Python float: its repr, or the strings "NaN", "Infinity", "-Infinity". */

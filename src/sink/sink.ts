@@ -6,8 +6,9 @@ import type { EventEmitter } from 'node:events';
  */
 export interface EntrySink extends EventEmitter {
   /**
-   * Takes `count` entries as one string. Returns false once the sink holds more than it wants: the caller
-   * should pause its inputs until the sink emits 'drain'. Entries are never dropped either way.
+   * Takes `count` entries as UTF-8 bytes (whole lines). The sink keeps the buffer until written: the caller
+   * must not change it. Returns false once the sink holds more than it wants: the caller should pause its
+   * inputs until the sink emits 'drain'. Entries are never dropped either way.
    */
-  write(lines: string, count: number): boolean;
+  write(lines: Buffer, count: number): boolean;
 }
