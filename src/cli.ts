@@ -67,6 +67,7 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof ServerError) process.stderr.write(`log-server: ${err.message}\n`);
     else process.stderr.write(`log-server: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
-    process.exitCode = 1;
+    // Exit now: a failed start may leave handles (a half-started cluster) that would keep the process up.
+    process.exit(1);
   },
 );

@@ -39,9 +39,9 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
 }
 
 async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise<RunningServer> {
-  let stop: (fatal?: string) => Promise<ServerSummary> = async () => {
-    throw new ServerError('not started');
-  };
+  // Until the server listens there is nothing to stop (a failed start cleans up by itself).
+  const notStarted: ServerSummary = { written: 0, received: 0, refused: 0, refusedBy: {} };
+  let stop: (fatal?: string) => Promise<ServerSummary> = async () => notStarted;
   const { sink, release } = await openTarget(o.target, reporter, (err) => {
     reporter.info(`lost the lock on ${o.target} (${err.message}); stopping`);
     void stop(`lost the lock on ${o.target}`);

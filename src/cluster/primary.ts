@@ -35,9 +35,10 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
       'multithreaded mode cannot run inside a cluster worker (pm2 cluster mode?): start log-server in fork mode (exec_mode: "fork"); it forks its own workers',
     );
   }
-  let stop: (fatal?: string) => Promise<ServerSummary> = async () => {
-    throw new ServerError('not started');
-  };
+  // Until the server listens there is nothing to stop: a stop request then is ignored (a failed start
+  // cleans up by itself).
+  const notStarted: ServerSummary = { written: 0, received: 0, refused: 0, refusedBy: {} };
+  let stop: (fatal?: string) => Promise<ServerSummary> = async () => notStarted;
   const { sink, release } = await openTarget(o.target, reporter, (err) => {
     reporter.info(`lost the lock on ${o.target} (${err.message}); stopping`);
     void stop(`lost the lock on ${o.target}`);
@@ -128,7 +129,8 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
     address = await listen(server, o.host, o.port);
   } catch (err) {
     stopping = true;
-    for (const { worker } of states.values()) worker.kill();
+    // They have served nothing yet; a signal they would turn into a stop request is not wanted here.
+    for (const { worker } of states.values()) worker.process.kill('SIGKILL');
     await sink.close();
     await release();
     throw err;

@@ -142,6 +142,17 @@ export function normalizePickle(input: Uint8Array): Buffer {
         pos += n;
         break;
       }
+      case 0x58 /* X BINUNICODE */:
+      case 0x8c /* SHORT_BINUNICODE */:
+      case 0x8d /* BINUNICODE8 */: {
+        const lenBytes = op === 0x8c ? 1 : op === 0x58 ? 4 : 8;
+        const start = pos + lenBytes;
+        skipArgument(arg);
+        if (pos - start >= 3 && src[start] === 0xef && src[start + 1] === 0xbb && src[start + 2] === 0xbf) {
+          replacement = unicodeOp(src.toString('utf8', start + 3, pos), true);
+        }
+        break;
+      }
       default:
         skipArgument(arg);
     }
@@ -220,8 +231,15 @@ function binInt(n: number): Buffer {
   return b;
 }
 
-function unicodeOp(text: string): Buffer {
-  const body = Buffer.from(text, 'utf8');
+/** pickleparser's TextDecoder drops a leading U+FEFF: a str that starts with one gets a second, to be dropped. */
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/** A BINUNICODE of `text`; `leadingBom` puts a U+FEFF (already cut from `text`) back in front. */
+function unicodeOp(text: string, leadingBom = false): Buffer {
+  let body = Buffer.from(text, 'utf8');
+  if (leadingBom || (body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf)) {
+    body = Buffer.concat(leadingBom ? [BOM, BOM, body] : [BOM, body]);
+  }
   const head = Buffer.alloc(5);
   head[0] = 0x58; // X BINUNICODE
   head.writeUInt32LE(body.length, 1);
