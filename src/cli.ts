@@ -30,6 +30,8 @@ async function main(argv: string[]): Promise<number> {
       'max-entry': { type: 'number', default: DEFAULTS.maxEntry, describe: 'largest JSON line a record may become, in characters' },
       'max-connections': { type: 'number', default: DEFAULTS.maxConnections, describe: 'connections served at once' },
       'drain-timeout': { type: 'number', default: DEFAULTS.drainTimeout, describe: 'on stop, ms open connections may keep sending' },
+      'max-buffer': { type: 'number', default: DEFAULTS.maxBuffer, describe: 'bytes of lines held while the disk is slow or failing; past it, clients are paused' },
+      rejects: { type: 'string', describe: 'file to keep every refused frame in (JSON lines, raw frame in base64)' },
     })
     .env('LOG_SERVER')
     .strict()
@@ -38,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
     .alias('h', 'help')
     .alias('v', 'version')
     .wrap(Math.min(110, process.stdout.columns || 110))
-    .epilog(`Every option can also be given as LOG_SERVER_<NAME>, e.g. LOG_SERVER_PORT=9021. Sizes: ${DEFAULTS.maxFrame / MiB} MiB frame, ${DEFAULTS.maxEntry / MiB} MiB entry by default.`)
+    .epilog(`Every option can also be given as LOG_SERVER_<NAME>, e.g. LOG_SERVER_PORT=9021. SIGHUP reopens the target (for logrotate). Sizes: ${DEFAULTS.maxFrame / MiB} MiB frame, ${DEFAULTS.maxEntry / MiB} MiB entry, ${DEFAULTS.maxBuffer / MiB} MiB buffer by default.`)
     .fail((msg, err) => {
       failure = msg ?? err?.message ?? 'invalid arguments';
     })
@@ -56,6 +58,8 @@ async function main(argv: string[]): Promise<number> {
     maxEntry: parsed['max-entry'],
     maxConnections: parsed['max-connections'],
     drainTimeout: parsed['drain-timeout'],
+    maxBuffer: parsed['max-buffer'],
+    rejects: parsed.rejects,
   });
   return summary.fatal ? 1 : 0;
 }

@@ -25,11 +25,15 @@ export interface ServerOptions {
   maxConnections: number;
   /** On stop, how long open connections may keep sending, in milliseconds. Default 10000. */
   drainTimeout: number;
+  /** Bytes of finished lines held in memory while the disk is slow or failing; past it inputs pause. 64 MiB. */
+  maxBuffer: number;
+  /** File every refused frame is kept in (JSON lines with the raw frame in base64). Default: none. */
+  rejects?: string;
   /** Where the server's own lines go. Default: stderr, rate-limited per kind. */
   reporter?: Reporter;
 }
 
-export const DEFAULTS: Omit<ServerOptions, 'reporter' | 'workers'> & { workers: number } = {
+export const DEFAULTS: Omit<ServerOptions, 'reporter' | 'rejects'> = {
   host: '127.0.0.1',
   port: 9020,
   target: 'logs.txt',
@@ -40,6 +44,7 @@ export const DEFAULTS: Omit<ServerOptions, 'reporter' | 'workers'> & { workers: 
   maxEntry: 16 * 1024 * 1024,
   maxConnections: 1024,
   drainTimeout: 10_000,
+  maxBuffer: 64 * 1024 * 1024,
 };
 
 /** A reason the server cannot start or keep running; the CLI prints `message` alone, without a stack. */
@@ -70,5 +75,7 @@ export function resolveOptions(partial: Partial<ServerOptions>): ServerOptions {
   check(isInt(o.maxEntry, 1024), `max-entry must be an integer of at least 1024, not ${String(o.maxEntry)}`);
   check(isInt(o.maxConnections, 1), `max-connections must be a positive integer, not ${String(o.maxConnections)}`);
   check(isInt(o.drainTimeout, 0), `drain-timeout must be a non-negative integer (ms), not ${String(o.drainTimeout)}`);
+  check(isInt(o.maxBuffer, 1024 * 1024), `max-buffer must be an integer of at least 1 MiB, not ${String(o.maxBuffer)}`);
+  check(o.rejects === undefined || (typeof o.rejects === 'string' && o.rejects.length > 0), 'rejects must be a file path');
   return o;
 }

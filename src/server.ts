@@ -8,7 +8,7 @@ import { resolveOptions, ServerError, type ServerOptions } from './options';
 import { streamReporter, type Reporter } from './report';
 import { ConnectionSet } from './input/tcp';
 import { makeLineMaker } from './record';
-import { openTarget, summaryLine, type ServerSummary } from './target';
+import { Writer, stopOnce, summaryLine, type ServerSummary } from './writer';
 import { formatAddress, listen } from './listen';
 import { startMultithreaded } from './cluster/primary';
 
@@ -20,6 +20,8 @@ export interface RunningServer {
   /** Stops accepting, lets open connections finish (see `drainTimeout`), writes and fsyncs every entry,
    * releases the lock. Safe to call more than once. */
   close(): Promise<ServerSummary>;
+  /** Reopens the target (and rejects file) at the same path: what logrotate's move-then-HUP needs. */
+  reopen(): void;
   /** Resolves once the server has stopped, whether by close() or on its own (see `ServerSummary.fatal`). */
   readonly closed: Promise<ServerSummary>;
 }
@@ -39,49 +41,37 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
 }
 
 async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise<RunningServer> {
-  // Until the server listens there is nothing to stop (a failed start cleans up by itself).
-  const notStarted: ServerSummary = { written: 0, received: 0, refused: 0, refusedBy: {} };
-  let stop: (fatal?: string) => Promise<ServerSummary> = async () => notStarted;
-  const { sink, release } = await openTarget(o.target, reporter, (err) => {
+  const writer = await Writer.open(o, reporter, (err) => {
     reporter.info(`lost the lock on ${o.target} (${err.message}); stopping`);
-    void stop(`lost the lock on ${o.target}`);
+    void stop.run(`lost the lock on ${o.target}`);
   });
-  const connections = new ConnectionSet(makeLineMaker(o), sink, o.maxFrame, reporter);
+  const connections = new ConnectionSet(makeLineMaker(o), writer.sink, o.maxFrame, reporter, (r) => writer.reject(r));
   const server = net.createServer((socket) => {
-    if (connections.size >= o.maxConnections) {
-      reporter.warn('too-many-connections', `refused a connection from ${socket.remoteAddress}: already ${o.maxConnections} open (--max-connections)`);
-      socket.destroy();
-      return;
-    }
+    if (connections.size >= o.maxConnections) return refuseConnection(socket, o, reporter);
     connections.serve(socket);
   });
   let address: AddressInfo;
   try {
     address = await listen(server, o.host, o.port);
   } catch (err) {
-    await sink.close();
-    await release();
+    await writer.close();
     throw err;
   }
-  reporter.info(`listening on ${formatAddress(address)}, writing ${sink.path}, single-process`);
+  reporter.info(`listening on ${formatAddress(address)}, writing ${writer.path}, single-process`);
+  const stop = stopOnce(async (fatal?: string) => {
+    server.close();
+    await connections.drain(o.drainTimeout);
+    const summary: ServerSummary = { written: await writer.close(), ...statsOf(connections), fatal };
+    reporter.info(summaryLine(summary, writer.path));
+    return summary;
+  });
+  return { address, target: writer.path, close: () => stop.run(), reopen: () => writer.reopen(reporter), closed: stop.done };
+}
 
-  let closing: Promise<ServerSummary> | null = null;
-  let resolveClosed: (s: ServerSummary) => void = () => {};
-  const closed = new Promise<ServerSummary>((r) => (resolveClosed = r));
-  stop = (fatal?: string) => {
-    closing ??= (async () => {
-      server.close();
-      await connections.drain(o.drainTimeout);
-      await sink.close();
-      await release();
-      const summary: ServerSummary = { written: sink.written, ...statsOf(connections), fatal };
-      reporter.info(summaryLine(summary, sink.path));
-      resolveClosed(summary);
-      return summary;
-    })();
-    return closing;
-  };
-  return { address, target: sink.path, close: () => stop(), closed };
+/** Past --max-connections: closed at once, and said (rate-limited). */
+export function refuseConnection(socket: net.Socket, o: ServerOptions, reporter: Reporter): void {
+  reporter.warn('too-many-connections', `refused a connection from ${socket.remoteAddress}:${socket.remotePort}: already ${o.maxConnections} open (--max-connections)`);
+  socket.destroy();
 }
 
 function statsOf(c: ConnectionSet) {
@@ -89,7 +79,7 @@ function statsOf(c: ConnectionSet) {
 }
 
 /**
- * Serves until SIGINT or SIGTERM, then drains and resolves: the TypeScript form of Python's
+ * Serves until SIGINT or SIGTERM, then drains and resolves (SIGHUP reopens the target): the TypeScript form of Python's
  * `serve_forever(HOST, PORT, target="logs.txt", multithreaded=False)`.
  * Rejects with ServerError if the server cannot start, or stops because it cannot go on.
  *
@@ -99,8 +89,10 @@ function statsOf(c: ConnectionSet) {
 export async function serveForever(host: string, port: number, options: Partial<ServerOptions> = {}): Promise<ServerSummary> {
   const server = await startServer({ ...options, host, port });
   const onSignal = () => void server.close();
+  const onHangup = () => server.reopen();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onHangup);
   // pm2 (wait_ready) and other supervisors: say "ready" once listening.
   if (typeof process.send === 'function' && !process.env.LOG_SERVER_WORKER) process.send('ready');
   try {
@@ -110,5 +102,6 @@ export async function serveForever(host: string, port: number, options: Partial<
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onHangup);
   }
 }

@@ -1,4 +1,4 @@
-import type { InputStats } from '../input/tcp';
+import type { InputStats, RejectedFrame } from '../input/tcp';
 
 /** Settings a worker needs, passed in its environment as JSON (LOG_SERVER_WORKER_CONFIG). */
 export interface WorkerConfig {
@@ -15,5 +15,6 @@ export type ToPrimary =
   | { t: 'ready' }
   | { t: 'lines'; lines: Uint8Array; count: number }
   | { t: 'conn-closed' }
+  | { t: 'reject'; frame: RejectedFrame }
   | { t: 'stop-request'; signal: string }
   | { t: 'stopped'; stats: InputStats };

@@ -14,9 +14,9 @@ import type { AddressInfo } from 'node:net';
 import type { ServerOptions } from '../options';
 import type { Reporter } from '../report';
 import { newInputStats } from '../input/tcp';
-import { addStats, openTarget, summaryLine, type ServerSummary } from '../target';
+import { addStats, stopOnce, summaryLine, Writer, type ServerSummary } from '../writer';
 import { formatAddress, listen } from '../listen';
-import type { RunningServer } from '../server';
+import { refuseConnection, type RunningServer } from '../server';
 import type { ToPrimary, ToWorker, WorkerConfig } from './messages';
 import { ServerError } from '../options';
 
@@ -35,14 +35,13 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
       'multithreaded mode cannot run inside a cluster worker (pm2 cluster mode?): start log-server in fork mode (exec_mode: "fork"); it forks its own workers',
     );
   }
-  // Until the server listens there is nothing to stop: a stop request then is ignored (a failed start
-  // cleans up by itself).
-  const notStarted: ServerSummary = { written: 0, received: 0, refused: 0, refusedBy: {} };
-  let stop: (fatal?: string) => Promise<ServerSummary> = async () => notStarted;
-  const { sink, release } = await openTarget(o.target, reporter, (err) => {
+  // Until the server listens a stop request is ignored (a failed start cleans up by itself).
+  let stop: { run: (fatal?: string) => Promise<ServerSummary> } | null = null;
+  const writer = await Writer.open(o, reporter, (err) => {
     reporter.info(`lost the lock on ${o.target} (${err.message}); stopping`);
-    void stop(`lost the lock on ${o.target}`);
+    void stop?.run(`lost the lock on ${o.target}`);
   });
+  const sink = writer.sink;
 
   const config: WorkerConfig = { utc: o.utc, maxFrame: o.maxFrame, maxEntry: o.maxEntry };
   const self = __filename;
@@ -84,8 +83,12 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
             openConnections--;
             break;
           case 'stop-request':
+            if (stop === null) break;
             reporter.info(`worker ${worker.process.pid} got ${msg.signal}; stopping`);
-            void stop();
+            void stop.run();
+            break;
+          case 'reject':
+            writer.reject(msg.frame);
             break;
           case 'stopped':
             addStats(stats, msg.stats);
@@ -105,11 +108,7 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
   await Promise.all(Array.from({ length: o.workers }, fork));
 
   const server = net.createServer({ pauseOnConnect: true }, (socket) => {
-    if (openConnections >= o.maxConnections) {
-      reporter.warn('too-many-connections', `refused a connection from ${socket.remoteAddress}: already ${o.maxConnections} open (--max-connections)`);
-      socket.destroy();
-      return;
-    }
+    if (openConnections >= o.maxConnections) return refuseConnection(socket, o, reporter);
     let best: WorkerState | undefined;
     for (const s of states.values()) {
       if (s.ready && s.worker.isConnected() && (best === undefined || s.connections < best.connections)) best = s;
@@ -131,49 +130,41 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
     stopping = true;
     // They have served nothing yet; a signal they would turn into a stop request is not wanted here.
     for (const { worker } of states.values()) worker.process.kill('SIGKILL');
-    await sink.close();
-    await release();
+    await writer.close();
     throw err;
   }
   reporter.info(`listening on ${formatAddress(address)}, writing ${sink.path}, multithreaded with ${o.workers} workers`);
 
-  let closing: Promise<ServerSummary> | null = null;
-  let resolveClosed: (s: ServerSummary) => void = () => {};
-  const closed = new Promise<ServerSummary>((r) => (resolveClosed = r));
-  stop = (fatal?: string) => {
-    closing ??= (async () => {
-      stopping = true;
-      server.close();
-      await Promise.all(
-        [...states.values()].map(
-          ({ worker }) =>
-            new Promise<void>((resolveExit) => {
-              if (worker.isDead()) return resolveExit();
-              const killTimer = setTimeout(() => {
-                reporter.info(`worker ${worker.process.pid} did not finish in time; killing it`);
-                worker.process.kill('SIGKILL');
-              }, o.drainTimeout + WORKER_EXIT_GRACE_MS);
-              // Both: 'disconnect' comes once every message it sent has been read, 'exit' once it is gone.
-              let waiting = 2;
-              const done = () => {
-                if (--waiting > 0) return;
-                clearTimeout(killTimer);
-                resolveExit();
-              };
-              worker.once('disconnect', done);
-              worker.once('exit', done);
-              if (worker.isConnected()) worker.send({ t: 'stop', drainTimeout: o.drainTimeout } satisfies ToWorker);
-            }),
-        ),
-      );
-      await sink.close();
-      await release();
-      const summary: ServerSummary = { written: sink.written, received: stats.received, refused: stats.refused, refusedBy: stats.refusedBy, fatal };
-      reporter.info(summaryLine(summary, sink.path));
-      resolveClosed(summary);
-      return summary;
-    })();
-    return closing;
-  };
-  return { address, target: sink.path, close: () => stop(), closed };
+  const stopper = stopOnce(async (fatal?: string) => {
+    stopping = true;
+    server.close();
+    await Promise.all(
+      [...states.values()].map(
+        ({ worker }) =>
+          new Promise<void>((resolveExit) => {
+            if (worker.isDead()) return resolveExit();
+            const killTimer = setTimeout(() => {
+              reporter.info(`worker ${worker.process.pid} did not finish in time; killing it`);
+              worker.process.kill('SIGKILL');
+            }, o.drainTimeout + WORKER_EXIT_GRACE_MS);
+            // Both: 'disconnect' comes once every message it sent has been read, 'exit' once it is gone.
+            let waiting = 2;
+            const done = () => {
+              if (--waiting > 0) return;
+              clearTimeout(killTimer);
+              resolveExit();
+            };
+            worker.once('disconnect', done);
+            worker.once('exit', done);
+            if (worker.isConnected()) worker.send({ t: 'stop', drainTimeout: o.drainTimeout } satisfies ToWorker);
+          }),
+      ),
+    );
+    const written = await writer.close();
+    const summary: ServerSummary = { written, received: stats.received, refused: stats.refused, refusedBy: stats.refusedBy, fatal };
+    reporter.info(summaryLine(summary, writer.path));
+    return summary;
+  });
+  stop = stopper;
+  return { address, target: writer.path, close: () => stopper.run(), reopen: () => writer.reopen(reporter), closed: stopper.done };
 }

@@ -18,7 +18,7 @@ function main(): void {
   const config = JSON.parse(process.env.LOG_SERVER_WORKER_CONFIG ?? '{}') as WorkerConfig;
   const reporter = streamReporter(undefined, `log-server[worker ${process.pid}]`);
   const sink = new IpcSink(send);
-  const connections = new ConnectionSet(makeLineMaker(config), sink, config.maxFrame, reporter);
+  const connections = new ConnectionSet(makeLineMaker(config), sink, config.maxFrame, reporter, (frame) => send({ t: 'reject', frame }));
   let stopping = false;
 
   process.on('message', (msg: ToWorker, handle?: unknown) => {
@@ -50,6 +50,8 @@ function main(): void {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => send({ t: 'stop-request', signal }));
   }
+  // A hangup reopens files, which only the primary has; it must not end a worker (its default action).
+  process.on('SIGHUP', () => {});
   // The primary is gone (killed): nothing can be written any more.
   process.on('disconnect', () => process.exit(stopping ? 0 : 1));
   send({ t: 'ready' });

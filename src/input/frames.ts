@@ -28,6 +28,12 @@ export class FrameReader {
     return this.buffered;
   }
 
+  /** The incomplete frame's announced payload length (-1 if its prefix is incomplete) and the bytes received. */
+  partial(): { length: number; bytes: Buffer } {
+    const bytes = Buffer.concat(this.chunks);
+    return { length: this.expected, bytes: this.expected >= 0 ? bytes : Buffer.alloc(0) };
+  }
+
   /** Feeds one chunk; calls `onFrame` for every complete payload, in order. Throws FrameTooLarge. */
   push(chunk: Buffer, onFrame: (payload: Buffer) => void): void {
     let data = chunk;

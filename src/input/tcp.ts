@@ -22,6 +22,15 @@ export interface InputStats {
   connectionsTotal: number;
 }
 
+/** A refused frame as kept in the rejects file: `frame` is its payload (or what arrived of it) in base64. */
+export interface RejectedFrame {
+  client: string;
+  reason: string;
+  detail: string;
+  length?: number;
+  frame?: string;
+}
+
 export const newInputStats = (): InputStats => ({ received: 0, refused: 0, refusedBy: {}, connectionsTotal: 0 });
 
 /** What the connections of one process share. */
@@ -38,6 +47,8 @@ export class ConnectionSet {
     private readonly sink: EntrySink,
     private readonly maxFrame: number,
     private readonly reporter: Reporter,
+    /** Receives every refused frame (to keep it in the rejects file); none by default. */
+    private readonly onReject: ((r: RejectedFrame) => void) | null = null,
   ) {
     sink.on('drain', () => {
       for (const s of this.paused) s.resume();
@@ -62,7 +73,7 @@ export class ConnectionSet {
         batchCount++;
       } catch (err) {
         if (!(err instanceof RefusedRecord)) throw err;
-        this.refuse(err.code, client, err.message);
+        this.refuse(err.code, client, err.message, payload);
       }
     };
     socket.on('data', (chunk: Buffer) => {
@@ -72,7 +83,7 @@ export class ConnectionSet {
         reader.push(chunk, onFrame);
       } catch (err) {
         if (!(err instanceof FrameTooLarge)) throw err;
-        this.refuse(err.code, client, `${err.message}; closing the connection`);
+        this.refuse(err.code, client, `${err.message}; closing the connection`, undefined, err.length);
         socket.destroy();
       }
       if (batchCount > 0 && !this.sink.write(lines.take(), batchCount)) {
@@ -85,7 +96,8 @@ export class ConnectionSet {
     });
     socket.on('close', () => {
       if (reader.pendingBytes > 0) {
-        this.refuse('truncated-frame', client, `connection closed inside a frame (${reader.pendingBytes} bytes of it received)`);
+        const { length, bytes } = reader.partial();
+        this.refuse('truncated-frame', client, `connection closed inside a frame (${reader.pendingBytes} bytes of it received)`, bytes, length >= 0 ? length : undefined);
       }
       this.open.delete(socket);
       this.paused.delete(socket);
@@ -97,10 +109,11 @@ export class ConnectionSet {
     return this.open.size;
   }
 
-  private refuse(code: string, client: string, why: string): void {
+  private refuse(reason: string, client: string, detail: string, payload?: Buffer, length?: number): void {
     this.stats.refused++;
-    this.stats.refusedBy[code] = (this.stats.refusedBy[code] ?? 0) + 1;
-    this.reporter.warn(code, `refused a frame from ${client}: ${why}`);
+    this.stats.refusedBy[reason] = (this.stats.refusedBy[reason] ?? 0) + 1;
+    this.reporter.warn(reason, `refused a frame from ${client} (${reason}): ${detail}`);
+    this.onReject?.({ client, reason, detail, length, frame: payload?.toString('base64') });
   }
 
   /**

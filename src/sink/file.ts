@@ -4,7 +4,8 @@
  * Entries are queued as buffers and written with writev(2) in large batches, one write in flight at a time,
  * so lines keep their order and never interleave. `write()` returns false past the high-water mark and 'drain' follows once
  * the queue is below the low-water mark. A failed write (disk full, I/O error) is reported and retried with
- * backoff, keeping every unwritten byte. `close()` writes everything, fsyncs and closes.
+ * backoff, keeping every unwritten byte. `reopen()` (for logrotate) switches to a new file at the same path
+ * after the lines queued so far. `close()` writes everything, fsyncs and closes.
  */
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
@@ -17,6 +18,9 @@ export interface FileSinkOptions {
   highWaterMark?: number;
   reporter: Reporter;
 }
+
+/** Queue entry count that marks "reopen here" instead of lines. */
+const REOPEN = -1;
 
 /** Most bytes, and buffers, handed to one writev(2) (IOV_MAX is 1024 on Linux). */
 const MAX_WRITE = 8 * 1024 * 1024;
@@ -45,15 +49,20 @@ export class FileSink extends EventEmitter implements EntrySink {
     this.reporter = options.reporter;
   }
 
-  /** Opens (creating if needed) the target for appending. Throws ServerError with a readable reason. */
+  /** Opens (creating if needed) the file for appending. Throws ServerError with a readable reason. */
   async open(): Promise<void> {
     try {
-      this.fd = await new Promise<number>((resolve, reject) =>
-        fs.open(this.path, 'a', 0o644, (err, fd) => (err ? reject(err) : resolve(fd))),
-      );
+      this.fd = await openForAppend(this.path);
     } catch (err) {
-      throw new ServerError(`cannot open target ${this.path}: ${describeFsError(err)}`);
+      throw new ServerError(`cannot open ${this.path}: ${describeFsError(err)}`);
     }
+  }
+
+  /** After the lines accepted so far, continue in a new file at the same path. */
+  reopen(): void {
+    this.queue.push(Buffer.alloc(0));
+    this.queueCounts.push(REOPEN);
+    if (!this.writing) this.writeNext();
   }
 
   write(lines: Buffer, count: number): boolean {
@@ -68,7 +77,7 @@ export class FileSink extends EventEmitter implements EntrySink {
   /** Entries accepted but not yet written. */
   get pending(): number {
     let n = this.currentCount;
-    for (const c of this.queueCounts) n += c;
+    for (const c of this.queueCounts) if (c > 0) n += c;
     return n;
   }
 
@@ -94,10 +103,11 @@ export class FileSink extends EventEmitter implements EntrySink {
         for (const resolve of this.idleWaiters.splice(0)) resolve();
         return;
       }
+      if (this.queueCounts[0] === REOPEN) return this.reopenNow();
       let bytes = 0;
       let n = 0;
       let count = 0;
-      while (n < this.queue.length && n < MAX_IOV && (n === 0 || bytes + this.queue[n].length <= MAX_WRITE)) {
+      while (n < this.queue.length && n < MAX_IOV && this.queueCounts[n] !== REOPEN && (n === 0 || bytes + this.queue[n].length <= MAX_WRITE)) {
         bytes += this.queue[n].length;
         count += this.queueCounts[n];
         n++;
@@ -135,6 +145,24 @@ export class FileSink extends EventEmitter implements EntrySink {
     });
   }
 
+  private reopenNow(): void {
+    this.writing = true;
+    this.queue.shift();
+    this.queueCounts.shift();
+    openForAppend(this.path).then(
+      (fd) => {
+        const old = this.fd;
+        this.fd = fd;
+        fs.fsync(old, () => fs.close(old, () => this.writeNext()));
+      },
+      (err) => {
+        // Keep writing to the old file rather than lose anything; say why.
+        this.reporter.warn('reopen-error', `cannot reopen ${this.path}: ${describeFsError(err)}; still writing to the old file`);
+        this.writeNext();
+      },
+    );
+  }
+
   private retryLater(err: NodeJS.ErrnoException): void {
     this.retryDelay = Math.min(this.retryDelay === 0 ? 100 : this.retryDelay * 2, 5000);
     this.reporter.warn(
@@ -143,6 +171,10 @@ export class FileSink extends EventEmitter implements EntrySink {
     );
     setTimeout(() => this.writeNext(), this.retryDelay);
   }
+}
+
+function openForAppend(path: string): Promise<number> {
+  return new Promise((resolve, reject) => fs.open(path, 'a', 0o644, (err, fd) => (err ? reject(err) : resolve(fd))));
 }
 
 export function describeFsError(err: unknown): string {

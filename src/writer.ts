@@ -1,0 +1,110 @@
+/**
+ * The writer side, the same in both modes (the single process, or the primary): the target file with its lock,
+ * the optional rejects file, reopening on SIGHUP, and the final close. Only this side touches the disk.
+ */
+import { resolve } from 'node:path';
+import { FileSink } from './sink/file';
+import { lockTarget, type ReleaseLock } from './sink/lock';
+import { repairTornTail } from './sink/torn-tail';
+import type { Reporter } from './report';
+import type { InputStats, RejectedFrame } from './input/tcp';
+import type { ServerOptions } from './options';
+
+export interface ServerSummary {
+  /** Records written to the target. */
+  written: number;
+  /** Frames received. */
+  received: number;
+  /** Frames refused, in all and by reason code. */
+  refused: number;
+  refusedBy: Record<string, number>;
+  /** Set when the server stopped on its own because it could not go on (e.g. its lock was lost). */
+  fatal?: string;
+}
+
+export class Writer {
+  private constructor(
+    readonly sink: FileSink,
+    private readonly rejects: FileSink | null,
+    private readonly release: ReleaseLock,
+  ) {}
+
+  /**
+   * Opens (creating) the target, locks it, sets apart a line cut by a crash, and opens the rejects file.
+   * `onLockLost` runs if the lock is compromised later.
+   */
+  static async open(o: ServerOptions, reporter: Reporter, onLockLost: (err: Error) => void): Promise<Writer> {
+    const sink = new FileSink(resolve(o.target), { reporter, highWaterMark: o.maxBuffer });
+    await sink.open();
+    let release: ReleaseLock | null = null;
+    let rejects: FileSink | null = null;
+    try {
+      release = await lockTarget(sink.path, onLockLost);
+      await repairTornTail(sink.path, reporter);
+      if (o.rejects) {
+        rejects = new FileSink(resolve(o.rejects), { reporter, highWaterMark: o.maxBuffer });
+        await rejects.open();
+      }
+    } catch (err) {
+      await sink.close();
+      await release?.();
+      throw err;
+    }
+    return new Writer(sink, rejects, release);
+  }
+
+  get path(): string {
+    return this.sink.path;
+  }
+
+  /** Keeps a refused frame in the rejects file, if there is one. */
+  reject(r: RejectedFrame): void {
+    if (this.rejects === null) return;
+    const line = JSON.stringify({ time: new Date().toISOString(), client: r.client, reason: r.reason, detail: r.detail, length: r.length, frame: r.frame });
+    this.rejects.write(Buffer.from(line + '\n', 'utf8'), 1);
+  }
+
+  /** Reopens the files by path (after logrotate moved them); lines queued before go to the old files. */
+  reopen(reporter: Reporter): void {
+    this.sink.reopen();
+    this.rejects?.reopen();
+    reporter.info(`reopening ${this.sink.path}${this.rejects ? ` and ${this.rejects.path}` : ''}`);
+  }
+
+  /** Writes and fsyncs everything, closes the files, releases the lock. */
+  async close(): Promise<number> {
+    await this.sink.close();
+    await this.rejects?.close();
+    await this.release();
+    return this.sink.written;
+  }
+}
+
+export function addStats(into: InputStats, more: InputStats): void {
+  into.received += more.received;
+  into.refused += more.refused;
+  into.connectionsTotal += more.connectionsTotal;
+  for (const [code, n] of Object.entries(more.refusedBy)) into.refusedBy[code] = (into.refusedBy[code] ?? 0) + n;
+}
+
+export function summaryLine(s: ServerSummary, target: string): string {
+  const refused = s.refused > 0 ? `; refused ${s.refused} (${Object.entries(s.refusedBy).map(([k, n]) => `${k} ${n}`).join(', ')})` : '';
+  return `stopped; wrote ${s.written} records to ${target}${refused}`;
+}
+
+/** Runs `stop` once, however often it is asked for; `done` resolves with its result. */
+export function stopOnce<T>(stop: (fatal?: string) => Promise<T>): { run: (fatal?: string) => Promise<T>; done: Promise<T> } {
+  let running: Promise<T> | null = null;
+  let settle: (v: T) => void = () => {};
+  const done = new Promise<T>((r) => (settle = r));
+  return {
+    run: (fatal) => {
+      running ??= stop(fatal).then((v) => {
+        settle(v);
+        return v;
+      });
+      return running;
+    },
+    done,
+  };
+}
