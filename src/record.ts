@@ -1,7 +1,7 @@
 /**
  * One frame's payload in, one finished JSON line out, appended to a LineBuffer. Three decoders, fastest first,
- * each declining what it does not handle: the transcoder (flat records of scalars, bytes to bytes), the fast
- * decoder (any record of plain data), then pickleparser behind the normalizer (everything else). Throws
+ * each declining what it does not handle: the transcoder (records of plain data, bytes to bytes), the fast
+ * decoder (the same, into values, for what the transcoder declines), then pickleparser behind the normalizer (everything else). Throws
  * RefusedRecord with a stable code when the payload is not a record that can be written.
  */
 import { decodePickle } from './pickle/fallback';
@@ -19,7 +19,7 @@ export function makeLineMaker(options: { utc: boolean; maxEntry: number }): Line
   const limits = { maxDepth: 100, maxChars: options.maxEntry };
   return (payload, out) => {
     const before = out.length;
-    if (payload.length <= options.maxEntry / 6 && transcodeRecord(payload, out, humanTime)) return;
+    if (transcodeRecord(payload, out, humanTime, options.maxEntry)) return;
     out.truncate(before);
     let line: string;
     try {

@@ -88,10 +88,10 @@ test('all three decoders agree on every fixture', () => {
 });
 
 test('all three decoders agree on fuzzed frames', () => {
-  const random = rng(20261125);
+  const random = rng(Number(process.env.FUZZ_SEED ?? 20261125));
   const seeds = cases.filter((c) => c.protocol >= 1).map((c) => Buffer.from(c.pickle, 'base64')).filter((b) => b.length < 20000);
   const tally: Tally = { frames: 0, fastTook: 0, transcoderTook: 0 };
-  for (let i = 0; i < 20000; i++) {
+  for (let i = 0; i < Number(process.env.FUZZ_ROUNDS ?? 20000); i++) {
     const base = seeds[Math.floor(random() * seeds.length)];
     const b = Buffer.from(base);
     const kind = Math.floor(random() * 5);

@@ -1,75 +1,89 @@
 /**
- * The transcoder: pickle bytes straight to JSON line bytes, for the shape nearly every SocketHandler record
- * has — one flat dict of str keys and scalar values (str, int of any size, float, None, bool) in protocols 1–5.
+ * The transcoder: pickle bytes straight to JSON line bytes, for records of plain data — a dict of str keys
+ * whose values are str, int of any size, float, None, bool, and lists, tuples, sets and dicts of those — in
+ * protocols 1–5: what SocketHandler records are made of.
  *
- * No value object is built: a str whose UTF-8 bytes need no JSON escaping is copied byte for byte from the
- * frame; numbers are written from their opcode; the line is assembled once, in the output order, into the
- * caller's LineBuffer. Anything outside that shape (a nested container, a class, escapes it cannot prove
- * equal, a malformed byte) makes it decline and leave the output untouched; the caller then uses the general
- * path, which gives the same line or the same refusal (test/differential.test.ts).
+ * It runs the pickle machine, but its values are JSON fragments, not objects: a str whose UTF-8 bytes need no
+ * escaping stays a range of the frame; every other value is JSON text in a scratch buffer. A container is
+ * turned into text once, when it is put into its parent (pickle fills a container before it uses it). At STOP
+ * the line is assembled in output order into the caller's LineBuffer.
+ *
+ * Anything outside that shape (a class, a non-str key in a nested dict, a repeated key, a container changed
+ * after use, deep nesting, a malformed byte) makes it decline and leave the output untouched; the caller then
+ * uses the general path, which gives the same line or the same refusal (test/differential.test.ts).
  */
 import { isUtf8 } from 'node:buffer';
 import type { LineBuffer } from '../line-buffer';
 import type { HumanTime } from '../time';
 import { floatJson } from './values';
 
-/** A value is either bytes of the frame written between quotes, or JSON text. */
-const RANGE = 0;
+// ---- Values of the current record: parallel arrays indexed by value id, reused between calls. ----
+/** A str whose bytes go between quotes as they are: [a, b) of the frame. */
+const FRAME_STR = 0;
+/** JSON text: [a, b) of the scratch buffer. */
 const TEXT = 1;
+/** A list/set (items in bItems) or dict (pairs in bItems) still being filled. */
+const LIST = 2;
+const DICT = 3;
 
-/** Parsed pairs of the record dict, reused between calls (the transcoder is synchronous). */
-let keyStart = new Int32Array(64);
-let keyEnd = new Int32Array(64);
-let valKind = new Uint8Array(64);
-let valStart = new Int32Array(64);
-let valEnd = new Int32Array(64);
-let valText: (string | null)[] = new Array(64).fill(null);
-let valNum = new Float64Array(64);
-let valIsStr = new Uint8Array(64);
-let keyOwn = new Uint8Array(64);
-let pairs = 0;
+let vKind = new Uint8Array(1024);
+let vA = new Int32Array(1024);
+let vB = new Int32Array(1024);
+let vNum = new Float64Array(1024);
+let vStr = new Uint8Array(1024);
+let vDepth = new Uint8Array(1024);
+let nv = 0;
+/** Items of the open containers, by value id. */
+const bItems: number[][] = [];
 
-/** Memo slots: a str (frame range) or scalar (text + number); -1 kind = not usable here. */
-const memoKind: number[] = [];
-const memoA: number[] = [];
-const memoB: number[] = [];
-const memoText: (string | null)[] = [];
-const memoNum: number[] = [];
-const memoIsStr: boolean[] = [];
+const stack: number[] = [];
+const marks: number[] = [];
+const memo: number[] = [];
+const MARK = -1;
 
-// The value being read.
-let kind = 0;
-let start = 0;
-let end = 0;
-let text: string | null = null;
-let num = NaN;
-/** Whether the value is a Python str. */
-let isStr = false;
+/** Scratch space for JSON text. */
+let scratch = Buffer.allocUnsafe(64 * 1024);
+let sp = 0;
 
-function grow(): void {
-  const n = keyStart.length * 2;
-  const g32 = (a: Int32Array) => {
-    const b = new Int32Array(n);
-    b.set(a);
+function room(n: number): void {
+  if (sp + n <= scratch.length) return;
+  const next = Buffer.allocUnsafe(Math.max(scratch.length * 2, sp + n));
+  scratch.copy(next, 0, 0, sp);
+  scratch = next;
+}
+
+function growValues(): void {
+  const n = vKind.length * 2;
+  const g = <T extends Uint8Array | Int32Array | Float64Array>(a: T, make: (n: number) => T): T => {
+    const b = make(n);
+    b.set(a as never);
     return b;
   };
-  keyStart = g32(keyStart);
-  keyEnd = g32(keyEnd);
-  valStart = g32(valStart);
-  valEnd = g32(valEnd);
-  const k = new Uint8Array(n);
-  k.set(valKind);
-  valKind = k;
-  const f = new Float64Array(n);
-  f.set(valNum);
-  valNum = f;
-  const st = new Uint8Array(n);
-  st.set(valIsStr);
-  valIsStr = st;
-  const ko = new Uint8Array(n);
-  ko.set(keyOwn);
-  keyOwn = ko;
-  valText = valText.concat(new Array(n - valText.length).fill(null));
+  vKind = g(vKind, (n) => new Uint8Array(n));
+  vA = g(vA, (n) => new Int32Array(n));
+  vB = g(vB, (n) => new Int32Array(n));
+  vNum = g(vNum, (n) => new Float64Array(n));
+  vStr = g(vStr, (n) => new Uint8Array(n));
+  vDepth = g(vDepth, (n) => new Uint8Array(n));
+}
+
+function newValue(kind: number, a: number, b: number, num: number, str: number, depth: number): number {
+  if (nv === vKind.length) growValues();
+  vKind[nv] = kind;
+  vA[nv] = a;
+  vB[nv] = b;
+  vNum[nv] = num;
+  vStr[nv] = str;
+  vDepth[nv] = depth;
+  return nv++;
+}
+
+/** A scalar whose JSON text is `s` (ASCII). */
+function textValue(s: string, num: number): number {
+  const start = sp;
+  room(s.length);
+  for (let i = 0; i < s.length; i++) scratch[sp++] = s.charCodeAt(i);
+  return newValue(TEXT, start, sp, num, 0, 0);
 }
 
 /** True when bytes [s, e) can go between JSON quotes as they are: valid UTF-8, no `"`, `\` or control char. */
@@ -83,12 +97,349 @@ function plainString(b: Buffer, s: number, e: number): boolean {
   return ascii || isUtf8(b.subarray(s, e));
 }
 
-const OWN_LEVELNAME = 2;
-const OWN_CREATED = 3;
-const OWN_SKIP = 4; // `message`, `created_human`: written by the formatter itself
-const OWN_MSG = 5;
+function strValue(b: Buffer, s: number, e: number): number {
+  if (plainString(b, s, e)) return newValue(FRAME_STR, s, e, NaN, 1, 0);
+  const json = JSON.stringify(b.utf8Slice(s, e));
+  const start = sp;
+  room(json.length * 3);
+  sp += scratch.utf8Write(json, sp);
+  return newValue(TEXT, start, sp, NaN, 1, 0);
+}
 
-/** Which of the keys the formatter treats specially [s, e) is, by its bytes. */
+/** Decimal text of a little-endian two's-complement int (LONG1). */
+function long1Text(b: Buffer, s: number, n: number): string {
+  if (n === 0) return '0';
+  if (n <= 6) {
+    let v = 0;
+    for (let i = n - 1; i >= 0; i--) v = v * 256 + b[s + i];
+    if (b[s + n - 1] & 0x80) v -= 2 ** (8 * n);
+    return String(v);
+  }
+  let v = 0n;
+  for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[s + i]);
+  if (b[s + n - 1] & 0x80) v -= 1n << BigInt(8 * n);
+  return v.toString();
+}
+
+const DIGITS = /^-?(0|[1-9]\d*)$/;
+/** Deeper than this (the record dict being level 1 around it) the general path decides. */
+const MAX_CONTAINER_DEPTH = 99;
+
+/** Appends the JSON text of value `id` to the scratch buffer. */
+function copyToScratch(b: Buffer, id: number): void {
+  const s = vA[id];
+  const e = vB[id];
+  if (vKind[id] === FRAME_STR) {
+    room(e - s + 2);
+    scratch[sp++] = 0x22;
+    if (e - s < 48) for (let i = s; i < e; i++) scratch[sp++] = b[i];
+    else sp += b.copy(scratch, sp, s, e);
+    scratch[sp++] = 0x22;
+  } else {
+    room(e - s);
+    if (e - s < 48) for (let i = s; i < e; i++) scratch[sp++] = scratch[i];
+    else sp += scratch.copy(scratch, sp, s, e);
+  }
+}
+
+function sameText(b: Buffer, x: number, y: number): boolean {
+  const bx = vKind[x] === FRAME_STR ? b : scratch;
+  const by = vKind[y] === FRAME_STR ? b : scratch;
+  const n = vB[x] - vA[x];
+  if (vKind[x] !== vKind[y] || vB[y] - vA[y] !== n) return false;
+  for (let i = 0; i < n; i++) if (bx[vA[x] + i] !== by[vA[y] + i]) return false;
+  return true;
+}
+
+/**
+ * Makes value `id` final JSON text: a container is written out (its items are final already) and can no
+ * longer change. Returns false to decline.
+ */
+function finish(b: Buffer, id: number, top: number): boolean {
+  const kind = vKind[id];
+  if (kind === FRAME_STR || kind === TEXT) return true;
+  if (id === top) return false; // the record inside itself
+  const items = bItems[id];
+  const start = sp;
+  let depth = 0;
+  room(2);
+  scratch[sp++] = kind === LIST ? 0x5b : 0x7b;
+  if (kind === LIST) {
+    for (let i = 0; i < items.length; i++) {
+      if (i > 0) scratch[sp++] = 0x2c;
+      copyToScratch(b, items[i]);
+      room(2);
+      if (vDepth[items[i]] > depth) depth = vDepth[items[i]];
+    }
+  } else {
+    for (let i = 0; i < items.length; i += 2) {
+      const k = items[i];
+      if (vStr[k] !== 1) return false; // non-str keys: the general path converts them
+      for (let j = 0; j < i; j += 2) if (sameText(b, items[j], k)) return false; // a repeated key
+      if (i > 0) scratch[sp++] = 0x2c;
+      copyToScratch(b, k);
+      room(2);
+      scratch[sp++] = 0x3a;
+      copyToScratch(b, items[i + 1]);
+      room(2);
+      if (vDepth[items[i + 1]] > depth) depth = vDepth[items[i + 1]];
+    }
+  }
+  scratch[sp++] = kind === LIST ? 0x5d : 0x7d;
+  if (depth + 1 > MAX_CONTAINER_DEPTH) return false;
+  vKind[id] = TEXT;
+  vA[id] = start;
+  vB[id] = sp;
+  vDepth[id] = depth + 1;
+  return true;
+}
+
+/** A tuple/frozenset of the given items: final at once. */
+function arrayValue(b: Buffer, items: number[], top: number): number {
+  for (const item of items) if (!finish(b, item, top)) return -1;
+  const id = newValue(LIST, 0, 0, NaN, 0, 0);
+  bItems[id] = items;
+  return finish(b, id, top) ? id : -1;
+}
+
+/**
+ * Writes the line for the record in `b` to `out` and returns true, or returns false (declines) without
+ * writing anything. `maxScratch` bounds the text it may build (a memo bomb declines, and is then refused).
+ */
+export function transcodeRecord(b: Buffer, out: LineBuffer, humanTime: HumanTime, maxScratch = 8 * 1024 * 1024): boolean {
+  nv = 0;
+  sp = 0;
+  stack.length = 0;
+  marks.length = 0;
+  memo.length = 0;
+  const n = b.length;
+  let p = 0;
+  let top = -1; // the first dict: the record
+  while (p < n) {
+    if (sp > maxScratch) return false;
+    const op = b[p++];
+    switch (op) {
+      case 0x80 /* PROTO */:
+        if (p >= n || b[p] > 5) return false;
+        p++;
+        break;
+      case 0x95 /* FRAME */:
+        p += 8;
+        break;
+      case 0x28 /* ( MARK */:
+        marks.push(stack.length);
+        stack.push(MARK);
+        break;
+      case 0x7d /* } EMPTY_DICT */: {
+        const id = newValue(DICT, 0, 0, NaN, 0, 0);
+        bItems[id] = [];
+        if (top < 0) top = id;
+        stack.push(id);
+        break;
+      }
+      case 0x5d /* ] EMPTY_LIST */:
+      case 0x8f /* EMPTY_SET */: {
+        const id = newValue(LIST, 0, 0, NaN, 0, 0);
+        bItems[id] = [];
+        stack.push(id);
+        break;
+      }
+      case 0x29 /* ) EMPTY_TUPLE */:
+        stack.push(textValue('[]', NaN));
+        break;
+      case 0x4e /* N */:
+        stack.push(textValue('null', NaN));
+        break;
+      case 0x88 /* NEWTRUE */:
+        stack.push(textValue('true', NaN));
+        break;
+      case 0x89 /* NEWFALSE */:
+        stack.push(textValue('false', NaN));
+        break;
+      case 0x4b /* K BININT1 */:
+        if (p >= n) return false;
+        stack.push(textValue(String(b[p]), b[p]));
+        p++;
+        break;
+      case 0x4d /* M BININT2 */: {
+        if (p + 2 > n) return false;
+        const v = b[p] | (b[p + 1] << 8);
+        stack.push(textValue(String(v), v));
+        p += 2;
+        break;
+      }
+      case 0x4a /* J BININT */: {
+        if (p + 4 > n) return false;
+        const v = b.readInt32LE(p);
+        stack.push(textValue(String(v), v));
+        p += 4;
+        break;
+      }
+      case 0x47 /* G BINFLOAT */: {
+        if (p + 8 > n) return false;
+        const v = b.readDoubleBE(p);
+        const json = floatJson(v);
+        stack.push(json.charCodeAt(0) === 0x22 ? textValue(json, NaN) : textValue(json, v));
+        p += 8;
+        break;
+      }
+      case 0x49 /* I */:
+      case 0x4c /* L */: {
+        const nl = b.indexOf(10, p);
+        if (nl < 0 || nl - p > 400) return false;
+        let t = b.latin1Slice(p, nl);
+        p = nl + 1;
+        if (op === 0x49 && (t === '01' || t === '00')) {
+          stack.push(textValue(t === '01' ? 'true' : 'false', NaN));
+          break;
+        }
+        if (op === 0x4c && t.charCodeAt(t.length - 1) === 76) t = t.slice(0, -1);
+        if (!DIGITS.test(t) || t === '-0') return false;
+        stack.push(textValue(t, Number(t)));
+        break;
+      }
+      case 0x8a /* LONG1 */: {
+        if (p >= n) return false;
+        const len = b[p++];
+        if (len > n - p) return false;
+        const t = long1Text(b, p, len);
+        stack.push(textValue(t, Number(t)));
+        p += len;
+        break;
+      }
+      case 0x58 /* X BINUNICODE */:
+      case 0x8c /* SHORT_BINUNICODE */: {
+        let len: number;
+        if (op === 0x58) {
+          if (p + 4 > n) return false;
+          len = b.readUInt32LE(p);
+          p += 4;
+        } else {
+          if (p >= n) return false;
+          len = b[p++];
+        }
+        if (len > n - p) return false;
+        stack.push(strValue(b, p, p + len));
+        p += len;
+        break;
+      }
+      case 0x71 /* q BINPUT */:
+      case 0x72 /* r LONG_BINPUT */:
+      case 0x94 /* MEMOIZE */: {
+        let slot: number;
+        if (op === 0x71) {
+          if (p >= n) return false;
+          slot = b[p++];
+        } else if (op === 0x72) {
+          if (p + 4 > n) return false;
+          slot = b.readUInt32LE(p);
+          p += 4;
+        } else slot = memo.length;
+        if (stack.length === 0 || stack[stack.length - 1] === MARK || slot > 65535) return false;
+        while (memo.length < slot) memo.push(-1);
+        memo[slot] = stack[stack.length - 1];
+        break;
+      }
+      case 0x68 /* h BINGET */:
+      case 0x6a /* j LONG_BINGET */: {
+        let slot: number;
+        if (op === 0x68) {
+          if (p >= n) return false;
+          slot = b[p++];
+        } else {
+          if (p + 4 > n) return false;
+          slot = b.readUInt32LE(p);
+          p += 4;
+        }
+        const id = slot < memo.length ? memo[slot] : -1;
+        if (id < 0) return false;
+        stack.push(id);
+        break;
+      }
+      case 0x61 /* a APPEND */: {
+        if (stack.length < 2) return false;
+        const item = stack.pop()!;
+        const list = stack[stack.length - 1];
+        // Re-checked after finish(): an item that is the list itself (a cycle) finishes it.
+        if (item === MARK || list === MARK || vKind[list] !== LIST || !finish(b, item, top) || vKind[list] !== LIST) return false;
+        bItems[list].push(item);
+        break;
+      }
+      case 0x65 /* e APPENDS */:
+      case 0x90 /* ADDITEMS */: {
+        const m = marks.pop();
+        if (m === undefined || m === 0) return false;
+        const list = stack[m - 1];
+        if (list === MARK || vKind[list] !== LIST) return false;
+        // All items first: one of them may be the container itself (a cycle), which finishes it.
+        for (let i = m + 1; i < stack.length; i++) if (!finish(b, stack[i], top)) return false;
+        if (vKind[list] !== LIST) return false;
+        for (let i = m + 1; i < stack.length; i++) bItems[list].push(stack[i]);
+        stack.length = m;
+        break;
+      }
+      case 0x73 /* s SETITEM */: {
+        if (stack.length < 3) return false;
+        const value = stack.pop()!;
+        const key = stack.pop()!;
+        const dict = stack[stack.length - 1];
+        if (value === MARK || key === MARK || dict === MARK || vKind[dict] !== DICT) return false;
+        if (!finish(b, key, top) || !finish(b, value, top) || vKind[dict] !== DICT) return false;
+        bItems[dict].push(key, value);
+        break;
+      }
+      case 0x75 /* u SETITEMS */: {
+        const m = marks.pop();
+        if (m === undefined || m === 0 || (stack.length - m - 1) % 2 !== 0) return false;
+        const dict = stack[m - 1];
+        if (dict === MARK || vKind[dict] !== DICT) return false;
+        // All items first: one of them may be the container itself (a cycle), which finishes it.
+        for (let i = m + 1; i < stack.length; i++) if (!finish(b, stack[i], top)) return false;
+        if (vKind[dict] !== DICT) return false;
+        for (let i = m + 1; i < stack.length; i++) bItems[dict].push(stack[i]);
+        stack.length = m;
+        break;
+      }
+      case 0x74 /* t TUPLE */:
+      case 0x91 /* FROZENSET */: {
+        const m = marks.pop();
+        if (m === undefined) return false;
+        const id = arrayValue(b, stack.slice(m + 1), top);
+        if (id < 0) return false;
+        stack.length = m;
+        stack.push(id);
+        break;
+      }
+      case 0x85 /* TUPLE1 */:
+      case 0x86 /* TUPLE2 */:
+      case 0x87 /* TUPLE3 */: {
+        const k = op - 0x84;
+        if (stack.length < k) return false;
+        const items = stack.splice(stack.length - k, k);
+        if (items.includes(MARK)) return false;
+        const id = arrayValue(b, items, top);
+        if (id < 0) return false;
+        stack.push(id);
+        break;
+      }
+      case 0x2e /* . STOP */:
+        if (stack.length !== 1 || marks.length !== 0 || stack[0] !== top) return false;
+        return assemble(b, out, humanTime, bItems[top]);
+      default:
+        return false;
+    }
+  }
+  return false;
+}
+
+// ---- The line: own keys first, then the record's keys in order. ----
+
+const OWN_LEVELNAME = 1;
+const OWN_CREATED = 2;
+const OWN_SKIP = 3; // `message`, `created_human`: written by the formatter itself
+const OWN_MSG = 4;
+
+/** Which of the keys the formatter treats specially a str key is, by its frame bytes. */
 function ownKey(b: Buffer, s: number, e: number): number {
   const n = e - s;
   const is = (word: string) => {
@@ -109,267 +460,26 @@ function ownKey(b: Buffer, s: number, e: number): number {
   }
 }
 
-/** Open-addressing table of the keys seen in the current record, to find a repeated key in O(1). */
+/** Open-addressing table of the record's keys, to find a repeated key in O(1). */
 const KEY_SLOTS = 256;
 const slotStamp = new Int32Array(KEY_SLOTS);
-const slotPair = new Int32Array(KEY_SLOTS);
+const slotKey = new Int32Array(KEY_SLOTS);
 let stamp = 0;
 
-/** Adds pair `i`'s key; false if an equal key is already there. */
-function addKey(b: Buffer, i: number): boolean {
-  const s = keyStart[i];
-  const e = keyEnd[i];
+/** Adds key value `k` (a frame str); false if an equal key is already there. */
+function addKey(b: Buffer, k: number): boolean {
+  const s = vA[k];
+  const e = vB[k];
   let h = 0x811c9dc5;
-  for (let k = s; k < e; k++) h = Math.imul(h ^ b[k], 0x01000193);
+  for (let i = s; i < e; i++) h = Math.imul(h ^ b[i], 0x01000193);
   let slot = (h >>> 0) & (KEY_SLOTS - 1);
   while (slotStamp[slot] === stamp) {
-    const j = slotPair[slot];
-    if (sameBytes(b, keyStart[j], keyEnd[j], s, e)) return false;
+    if (sameText(b, slotKey[slot], k)) return false;
     slot = (slot + 1) & (KEY_SLOTS - 1);
   }
   slotStamp[slot] = stamp;
-  slotPair[slot] = i;
+  slotKey[slot] = k;
   return true;
-}
-
-function sameBytes(b: Buffer, s1: number, e1: number, s2: number, e2: number): boolean {
-  if (e1 - s1 !== e2 - s2) return false;
-  for (let i = 0; i < e1 - s1; i++) if (b[s1 + i] !== b[s2 + i]) return false;
-  return true;
-}
-
-/** Decimal text of a little-endian two's-complement int (LONG1). */
-function long1Text(b: Buffer, s: number, n: number): string {
-  if (n === 0) return '0';
-  if (n <= 6) {
-    let v = 0;
-    for (let i = n - 1; i >= 0; i--) v = v * 256 + b[s + i];
-    if (b[s + n - 1] & 0x80) v -= 2 ** (8 * n);
-    return String(v);
-  }
-  let v = 0n;
-  for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[s + i]);
-  if (b[s + n - 1] & 0x80) v -= 1n << BigInt(8 * n);
-  return v.toString();
-}
-
-const DIGITS = /^-?(0|[1-9]\d*)$/;
-
-/**
- * Writes the line for the record in `b` to `out` and returns true, or returns false (declines) without
- * writing anything.
- */
-export function transcodeRecord(b: Buffer, out: LineBuffer, humanTime: HumanTime): boolean {
-  const n = b.length;
-  let p = 0;
-  memoKind.length = 0;
-  pairs = 0;
-  stamp = (stamp + 1) | 0;
-  if (stamp === 0) {
-    slotStamp.fill(0);
-    stamp = 1;
-  }
-  if (p + 1 < n && b[p] === 0x80) {
-    if (b[p + 1] > 5) return false;
-    p += 2;
-  }
-  if (p < n && b[p] === 0x95) p += 9; // FRAME: a hint only
-  if (p >= n || b[p] !== 0x7d /* EMPTY_DICT */) return false;
-  p++;
-  p = memoPut(b, p, -1);
-  if (p < 0) return false;
-  let inMark = false;
-  let haveKey = false;
-  let kS = 0;
-  let kE = 0;
-  for (;;) {
-    if (p >= n) return false;
-    const op = b[p++];
-    switch (op) {
-      case 0x28 /* ( */:
-        if (inMark || haveKey) return false;
-        inMark = true;
-        continue;
-      case 0x75 /* u SETITEMS */:
-        if (!inMark || haveKey) return false;
-        inMark = false;
-        continue;
-      case 0x73 /* s SETITEM */:
-        return false; // single-item form: rare, general path
-      case 0x2e /* . STOP */:
-        if (inMark || haveKey) return false;
-        return assemble(b, out, humanTime);
-    }
-    if (!inMark) return false;
-    p = readScalar(b, p - 1, n);
-    if (p < 0) return false;
-    if (!haveKey) {
-      if (kind !== RANGE) return false; // only str keys here
-      kS = start;
-      kE = end;
-      haveKey = true;
-      p = memoPut(b, p, 0);
-      if (p < 0) return false;
-      continue;
-    }
-    p = memoPut(b, p, 1);
-    if (p < 0) return false;
-    haveKey = false;
-    if (pairs === keyStart.length) grow();
-    keyStart[pairs] = kS;
-    keyEnd[pairs] = kE;
-    // A key seen before: Python keeps its first position and the last value. Rare: general path.
-    // Over half the table full: also the general path.
-    if (pairs >= KEY_SLOTS / 2 || !addKey(b, pairs)) return false;
-    keyOwn[pairs] = ownKey(b, kS, kE);
-    valKind[pairs] = kind;
-    valStart[pairs] = start;
-    valEnd[pairs] = end;
-    valText[pairs] = text;
-    valNum[pairs] = num;
-    valIsStr[pairs] = isStr ? 1 : 0;
-    pairs++;
-  }
-}
-
-/**
- * After a key (isValue 0) or value (1) or the dict (-1): an optional BINPUT/LONG_BINPUT/MEMOIZE storing it.
- * Returns the new position, or -1.
- */
-function memoPut(b: Buffer, p: number, isValue: number): number {
-  if (p >= b.length) return p;
-  const op = b[p];
-  let slot: number;
-  if (op === 0x71) {
-    if (p + 1 >= b.length) return -1;
-    slot = b[p + 1];
-    p += 2;
-  } else if (op === 0x72) {
-    if (p + 4 >= b.length) return -1;
-    slot = b.readUInt32LE(p + 1);
-    if (slot > 65535) return -1;
-    p += 5;
-  } else if (op === 0x94) {
-    slot = memoKind.length;
-    p += 1;
-  } else return p;
-  while (memoKind.length < slot) memoKind.push(-1);
-  memoKind[slot] = isValue < 0 ? -1 : kind;
-  memoA[slot] = start;
-  memoB[slot] = end;
-  memoText[slot] = text;
-  memoNum[slot] = num;
-  memoIsStr[slot] = isStr;
-  return p;
-}
-
-/** Reads one scalar at `p` into kind/start/end/text/num; returns the position after it, or -1. */
-function readScalar(b: Buffer, p: number, n: number): number {
-  const op = b[p++];
-  text = null;
-  num = NaN;
-  kind = TEXT;
-  isStr = false;
-  switch (op) {
-    case 0x58 /* X BINUNICODE */:
-    case 0x8c /* SHORT_BINUNICODE */: {
-      let len: number;
-      if (op === 0x58) {
-        if (p + 4 > n) return -1;
-        len = b.readUInt32LE(p);
-        p += 4;
-      } else {
-        if (p >= n) return -1;
-        len = b[p++];
-      }
-      if (len > n - p) return -1;
-      isStr = true;
-      if (plainString(b, p, p + len)) {
-        kind = RANGE;
-        start = p;
-        end = p + len;
-      } else {
-        text = JSON.stringify(b.utf8Slice(p, p + len));
-        start = p;
-        end = p + len;
-      }
-      return p + len;
-    }
-    case 0x4e /* N */:
-      text = 'null';
-      return p;
-    case 0x88:
-      text = 'true';
-      return p;
-    case 0x89:
-      text = 'false';
-      return p;
-    case 0x4b /* K */:
-      if (p >= n) return -1;
-      num = b[p];
-      text = String(num);
-      return p + 1;
-    case 0x4d /* M */:
-      if (p + 2 > n) return -1;
-      num = b[p] | (b[p + 1] << 8);
-      text = String(num);
-      return p + 2;
-    case 0x4a /* J */:
-      if (p + 4 > n) return -1;
-      num = b.readInt32LE(p);
-      text = String(num);
-      return p + 4;
-    case 0x47 /* G */:
-      if (p + 8 > n) return -1;
-      num = b.readDoubleBE(p);
-      text = floatJson(num);
-      return p + 8;
-    case 0x49 /* I */:
-    case 0x4c /* L */: {
-      const nl = b.indexOf(10, p);
-      if (nl < 0 || nl - p > 400) return -1;
-      let t = b.latin1Slice(p, nl);
-      if (op === 0x49 && (t === '01' || t === '00')) {
-        text = t === '01' ? 'true' : 'false';
-        return nl + 1;
-      }
-      if (op === 0x4c && t.charCodeAt(t.length - 1) === 76) t = t.slice(0, -1);
-      if (!DIGITS.test(t) || t === '-0') return -1;
-      text = t;
-      num = Number(t);
-      return nl + 1;
-    }
-    case 0x8a /* LONG1 */: {
-      if (p >= n) return -1;
-      const len = b[p++];
-      if (len > n - p) return -1;
-      text = long1Text(b, p, len);
-      num = Number(text);
-      return p + len;
-    }
-    case 0x68 /* h BINGET */:
-    case 0x6a /* j LONG_BINGET */: {
-      let slot: number;
-      if (op === 0x68) {
-        if (p >= n) return -1;
-        slot = b[p++];
-      } else {
-        if (p + 4 > n) return -1;
-        slot = b.readUInt32LE(p);
-        p += 4;
-      }
-      if (slot >= memoKind.length || memoKind[slot] < 0) return -1;
-      kind = memoKind[slot];
-      start = memoA[slot];
-      end = memoB[slot];
-      text = memoText[slot];
-      num = memoNum[slot];
-      isStr = memoIsStr[slot];
-      return p;
-    }
-    default:
-      return -1;
-  }
 }
 
 const enc = (s: string) => Buffer.from(s, 'latin1');
@@ -379,26 +489,44 @@ const CREATED = enc(',"created":');
 const CREATED_HUMAN = enc(',"created_human":"');
 const TAIL = enc('}\n');
 
-function assemble(b: Buffer, out: LineBuffer, humanTime: HumanTime): boolean {
+function writeValue(b: Buffer, out: LineBuffer, id: number): void {
+  if (vKind[id] === FRAME_STR) {
+    out.ascii('"');
+    out.range(b, vA[id], vB[id]);
+    out.ascii('"');
+  } else out.range(scratch, vA[id], vB[id]);
+}
+
+function assemble(b: Buffer, out: LineBuffer, humanTime: HumanTime, items: number[]): boolean {
+  const pairs = items.length / 2;
+  if (pairs > KEY_SLOTS / 2) return false;
+  stamp = (stamp + 1) | 0;
+  if (stamp === 0) {
+    slotStamp.fill(0);
+    stamp = 1;
+  }
   let msg = -1;
   let levelname = -1;
   let created = -1;
-  for (let i = 0; i < pairs; i++) {
-    switch (keyOwn[i]) {
+  for (let i = 0; i < items.length; i += 2) {
+    const k = items[i];
+    // Top-level keys must be plain str (the general path converts the others) and distinct.
+    if (vKind[k] !== FRAME_STR || !addKey(b, k)) return false;
+    switch (ownKey(b, vA[k], vB[k])) {
       case OWN_MSG:
-        msg = i;
+        msg = items[i + 1];
         break;
       case OWN_LEVELNAME:
-        levelname = i;
+        levelname = items[i + 1];
         break;
       case OWN_CREATED:
-        created = i;
+        created = items[i + 1];
         break;
     }
   }
   // `created` must be a finite number and `msg` a str; otherwise the general path decides (or refuses).
-  if (created < 0 || valIsStr[created] === 1 || !Number.isFinite(valNum[created])) return false;
-  if (msg >= 0 && valIsStr[msg] === 0) return false;
+  if (created < 0 || vStr[created] === 1 || !Number.isFinite(vNum[created])) return false;
+  if (msg >= 0 && vStr[msg] !== 1) return false;
   out.bytes(HEAD);
   if (msg < 0) out.ascii('""');
   else writeValue(b, out, msg);
@@ -408,24 +536,17 @@ function assemble(b: Buffer, out: LineBuffer, humanTime: HumanTime): boolean {
   out.bytes(CREATED);
   writeValue(b, out, created);
   out.bytes(CREATED_HUMAN);
-  out.ascii(humanTime(valNum[created]));
+  out.ascii(humanTime(vNum[created]));
   out.ascii('"');
-  for (let i = 0; i < pairs; i++) {
-    const own = keyOwn[i];
+  for (let i = 0; i < items.length; i += 2) {
+    const k = items[i];
+    const own = ownKey(b, vA[k], vB[k]);
     if (own !== 0 && own !== OWN_MSG) continue;
     out.ascii(',"');
-    out.range(b, keyStart[i], keyEnd[i]);
+    out.range(b, vA[k], vB[k]);
     out.ascii('":');
-    writeValue(b, out, i);
+    writeValue(b, out, items[i + 1]);
   }
   out.bytes(TAIL);
   return true;
-}
-
-function writeValue(b: Buffer, out: LineBuffer, i: number): void {
-  if (valKind[i] === RANGE) {
-    out.ascii('"');
-    out.range(b, valStart[i], valEnd[i]);
-    out.ascii('"');
-  } else out.utf8(valText[i]!);
 }
