@@ -1,0 +1,129 @@
+/**
+ * Follows the target file as it grows: counts bytes and '\n', and (optionally) finds the `@lt:<12 hex>` tags
+ * of the records in the new bytes, noting when each first appeared.
+ */
+import { promises as fsp } from 'node:fs';
+import { TAG_DIGITS, TAG_MARKER, readTag } from './corpus';
+
+const READ_CHUNK = 4 * 1024 * 1024;
+const TAG_LEN = TAG_MARKER.length + TAG_DIGITS;
+
+/** A Float64Array that grows on demand (index → value, NaN = unset). */
+export class GrowableF64 {
+  a: Float64Array;
+  constructor(initial = 1024) {
+    this.a = new Float64Array(Math.max(16, initial)).fill(NaN);
+  }
+  ensure(i: number): void {
+    if (i < this.a.length) return;
+    let n = this.a.length;
+    while (n <= i) n *= 2;
+    const b = new Float64Array(n).fill(NaN);
+    b.set(this.a);
+    this.a = b;
+  }
+  set(i: number, v: number): void {
+    this.ensure(i);
+    this.a[i] = v;
+  }
+  get(i: number): number {
+    return i < this.a.length ? this.a[i] : NaN;
+  }
+}
+
+export interface TagStats {
+  /** Distinct tags seen. */
+  distinct: number;
+  /** Occurrences of a tag already seen. */
+  duplicates: number;
+  /** `@lt:` followed by something other than 12 hex digits (an unpatched placeholder). */
+  unpatched: number;
+}
+
+export class FileTailer {
+  /** Bytes and newlines appended since the tailer started. */
+  bytes = 0;
+  lines = 0;
+  /** performance.now() of the poll that last saw the file grow. */
+  lastGrowthAt = performance.now();
+  readonly tags: TagStats = { distinct: 0, duplicates: 0, unpatched: 0 };
+  /** tag → performance.now() of the poll that first saw it (only when tracking tags). */
+  readonly firstSeen: GrowableF64 | null;
+  private offset = 0;
+  private fh: fsp.FileHandle | null = null;
+  private readonly buf = Buffer.allocUnsafe(READ_CHUNK + TAG_LEN);
+  /** Last bytes of the previous read that may hold the start of a tag. */
+  private carry = 0;
+  private polling: Promise<void> | null = null;
+
+  private constructor(
+    readonly path: string,
+    trackTags: boolean,
+  ) {
+    this.firstSeen = trackTags ? new GrowableF64(1 << 16) : null;
+  }
+
+  /** Starts following `path` from its current end (a missing file counts as empty). */
+  static async open(path: string, trackTags: boolean): Promise<FileTailer> {
+    const t = new FileTailer(path, trackTags);
+    try {
+      t.offset = (await fsp.stat(path)).size;
+    } catch {
+      t.offset = 0;
+    }
+    return t;
+  }
+
+  /** Reads whatever was appended since the last poll. Concurrent calls share one read. */
+  poll(): Promise<void> {
+    this.polling ??= this.readNew().finally(() => (this.polling = null));
+    return this.polling;
+  }
+
+  async close(): Promise<void> {
+    await this.polling;
+    await this.fh?.close();
+    this.fh = null;
+  }
+
+  private async readNew(): Promise<void> {
+    if (this.fh === null) {
+      try {
+        this.fh = await fsp.open(this.path, 'r');
+      } catch {
+        return; // not created yet
+      }
+    }
+    for (;;) {
+      const { bytesRead } = await this.fh.read(this.buf, this.carry, READ_CHUNK, this.offset);
+      if (bytesRead === 0) return;
+      const now = performance.now();
+      this.lastGrowthAt = now;
+      this.offset += bytesRead;
+      this.bytes += bytesRead;
+      const buf = this.buf;
+      const end = this.carry + bytesRead;
+      for (let p = buf.indexOf(10, this.carry); p !== -1 && p < end; p = buf.indexOf(10, p + 1)) this.lines++;
+      if (this.firstSeen !== null) {
+        const seen = this.firstSeen;
+        let p = buf.indexOf(TAG_MARKER, 0);
+        const keepFrom = Math.max(0, end - (TAG_LEN - 1));
+        while (p !== -1 && p + TAG_LEN <= end) {
+          const seq = readTag(buf, p + TAG_MARKER.length);
+          if (seq < 0) this.tags.unpatched++;
+          else if (Number.isNaN(seen.get(seq))) {
+            seen.set(seq, now);
+            this.tags.distinct++;
+          } else this.tags.duplicates++;
+          p = buf.indexOf(TAG_MARKER, p + TAG_LEN);
+        }
+        // Carry the last TAG_LEN - 1 bytes: they may hold the start of a tag (every tag starting before them
+        // is complete and was counted above).
+        this.carry = end - keepFrom;
+        buf.copy(buf, 0, keepFrom, end);
+        // the carried bytes were already counted for newlines: skip them next time (indexOf starts at carry)
+      }
+      if (bytesRead < READ_CHUNK) return;
+    }
+  }
+}
