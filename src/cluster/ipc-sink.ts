@@ -1,7 +1,7 @@
 /**
  * A worker's sink: batches finished entries and sends them to the primary, many per IPC message.
  *
- * Lines made in one turn of the event loop go out together (or sooner, past BATCH_BYTES). The sink reports
+ * Lines made within LINGER_MS go out together (or sooner, past BATCH_BYTES). The sink reports
  * itself full while too many messages are still on their way, or while the primary asked workers to pause
  * because its file writer is behind.
  */
@@ -10,6 +10,11 @@ import type { EntrySink } from '../sink/sink';
 import type { ToPrimary } from './messages';
 
 const BATCH_BYTES = 256 * 1024;
+/**
+ * How long the first lines of a batch wait for more. Python clients send one record per packet, so batching by
+ * turn of the event loop alone would send one IPC message per record; 2 ms gathers them at little latency.
+ */
+const LINGER_MS = 2;
 const MAX_UNSENT = 8;
 
 export class IpcSink extends EventEmitter implements EntrySink {
@@ -33,7 +38,7 @@ export class IpcSink extends EventEmitter implements EntrySink {
     if (this.bytes >= BATCH_BYTES) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      setTimeout(() => this.flush(), LINGER_MS);
     }
     if (this.blocked()) this.full = true;
     return !this.full;

@@ -16,6 +16,8 @@ import { ServerError } from '../options';
 export interface FileSinkOptions {
   /** Queued bytes above which write() returns false. */
   highWaterMark?: number;
+  /** How long the first line after an idle spell waits for others before it is written, in ms. Default 1. */
+  lingerMs?: number;
   reporter: Reporter;
 }
 
@@ -41,11 +43,13 @@ export class FileSink extends EventEmitter implements EntrySink {
   private retryDelay = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly highWaterMark: number;
+  private readonly lingerMs: number;
   private readonly reporter: Reporter;
 
   constructor(readonly path: string, options: FileSinkOptions) {
     super();
     this.highWaterMark = options.highWaterMark ?? 16 * 1024 * 1024;
+    this.lingerMs = options.lingerMs ?? 1;
     this.reporter = options.reporter;
   }
 
@@ -62,14 +66,14 @@ export class FileSink extends EventEmitter implements EntrySink {
   reopen(): void {
     this.queue.push(Buffer.alloc(0));
     this.queueCounts.push(REOPEN);
-    if (!this.writing) this.writeNext();
+    this.startSoon();
   }
 
   write(lines: Buffer, count: number): boolean {
     this.queue.push(lines);
     this.queueCounts.push(count);
     this.queuedBytes += lines.length;
-    if (!this.writing) this.writeNext();
+    this.startSoon();
     if (this.queuedBytes > this.highWaterMark) this.needDrain = true;
     return !this.needDrain;
   }
@@ -94,6 +98,18 @@ export class FileSink extends EventEmitter implements EntrySink {
     const fd = this.fd;
     this.fd = -1;
     await new Promise<void>((resolve) => fs.fsync(fd, () => fs.close(fd, () => resolve())));
+  }
+
+  /**
+   * Starts writing after `lingerMs` (or at the end of this turn of the event loop), so that the lines of many
+   * reads go out in one writev(2): when clients send one record per packet, that is one syscall per batch instead
+   * of per record. While a write is in flight, lines queue and go out together when it returns.
+   */
+  private startSoon(): void {
+    if (this.writing) return;
+    this.writing = true;
+    if (this.lingerMs > 0) setTimeout(() => this.writeNext(), this.lingerMs);
+    else setImmediate(() => this.writeNext());
   }
 
   private writeNext(): void {
