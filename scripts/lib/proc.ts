@@ -35,7 +35,8 @@ export interface StartedServer {
 export function serverCommand(kind: ServerKind, host: string, target: string, args: string[]): string[] {
   switch (kind) {
     case 'log-server':
-      return [process.execPath, join(ROOT, 'dist', 'cli.js'), '--host', host, '--port', '0', '--target', target, ...args];
+      // BENCH_LOG_SERVER_DIST: another build of log-server (scripts/compare-builds.ts measures several side by side).
+      return [process.execPath, join(process.env.BENCH_LOG_SERVER_DIST ?? join(ROOT, 'dist'), 'cli.js'), '--host', host, '--port', '0', '--target', target, ...args];
     case 'python-receiver':
       return ['python3', join(ROOT, 'scripts', 'python-receiver.py'), '--host', host, '--port', '0', '--target', target, ...args];
     case 'raw-sink':

@@ -1,0 +1,64 @@
+/**
+ * Before/after: builds log-server at several git revisions and measures them side by side, in one run,
+ * alternating round-robin on the same corpus, like bench.ts does for the systems.
+ *
+ *   node --import tsx scripts/compare-builds.ts [--repeat 3] [--count 200000] [--server-args "..."] REV [REV ...]
+ *
+ * Each revision is checked out with `git worktree add --detach` under bench/builds/<rev>, compiled with the
+ * project's own TypeScript and node_modules, and started from there (BENCH_LOG_SERVER_DIST).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runLoadtest } from './loadtest';
+
+const ROOT = resolve(__dirname, '..');
+
+function build(rev: string): string {
+  const hash = execFileSync('git', ['rev-parse', '--short', rev], { cwd: ROOT }).toString().trim();
+  const dir = join(ROOT, 'bench', 'builds', hash);
+  if (!existsSync(join(dir, 'dist', 'cli.js'))) {
+    mkdirSync(join(ROOT, 'bench', 'builds'), { recursive: true });
+    if (!existsSync(dir)) execFileSync('git', ['worktree', 'add', '--detach', dir, hash], { cwd: ROOT, stdio: 'ignore' });
+    if (!existsSync(join(dir, 'node_modules'))) symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.build.json')], { stdio: 'inherit' });
+  }
+  return hash;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { repeat: { type: 'string', default: '3' }, count: { type: 'string', default: '200000' }, 'server-args': { type: 'string', default: '' } },
+  });
+  if (positionals.length === 0) throw new Error('name at least one git revision');
+  const revs = positionals.map(build);
+  const runs = new Map<string, { rate: number; cpu: number; exact: boolean }[]>(revs.map((r) => [r, []]));
+  for (let round = 0; round < Number(values.repeat); round++) {
+    for (const rev of revs) {
+      process.env.BENCH_LOG_SERVER_DIST = join(ROOT, 'bench', 'builds', rev, 'dist');
+      const r = await runLoadtest({ count: Number(values.count), serverArgs: values['server-args'].split(' ').filter(Boolean), progress: false });
+      const rate = r.written.recordsPerSec ?? 0;
+      const cpu = ((r.serverCpuSeconds ?? NaN) / Number(values.count)) * 1e6;
+      runs.get(rev)!.push({ rate, cpu, exact: r.final.exact });
+      process.stderr.write(`round ${round + 1} ${rev}: ${Math.round(rate)} records/s\n`);
+    }
+  }
+  const base = median(runs.get(revs[0])!.map((x) => x.rate));
+  console.log(`| build | median records/s | rounds | CPU µs/record | exact | × ${revs[0]} |`);
+  console.log('|:---|---:|:---|---:|:---:|---:|');
+  for (const rev of revs) {
+    const xs = runs.get(rev)!;
+    const m = median(xs.map((x) => x.rate));
+    const subject = execFileSync('git', ['log', '-1', '--format=%s', rev], { cwd: ROOT }).toString().trim().slice(0, 60);
+    console.log(`| \`${rev}\` ${subject} | ${Math.round(m).toLocaleString('en')} | ${xs.map((x) => Math.round(x.rate / 1000) + 'k').join(' ')} | ${median(xs.map((x) => x.cpu)).toFixed(1)} | ${xs.every((x) => x.exact) ? 'yes' : 'NO'} | ${(m / base).toFixed(2)} |`);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`compare-builds: ${(err as Error).message}\n`);
+  process.exitCode = 1;
+});
