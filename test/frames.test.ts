@@ -56,3 +56,10 @@ test('a prefix announcing 4 GiB holds only the bytes received', () => {
   reader.push(Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), () => assert.fail('no frame expected'));
   assert.equal(reader.pendingBytes, 10);
 });
+
+test('a length prefix over the limit split across chunks leaves nothing pending', () => {
+  const reader = new FrameReader(100);
+  reader.push(Buffer.from([0, 0]), () => assert.fail('no frame expected'));
+  assert.throws(() => reader.push(Buffer.from([1, 0, 9, 9]), () => assert.fail('no frame expected')), FrameTooLarge);
+  assert.equal(reader.pendingBytes, 0);
+});

@@ -80,7 +80,13 @@ export class FrameReader {
 
   private lengthOf(b: Buffer, at = 0): number {
     const length = b.readUInt32BE(at);
-    if (length > this.maxFrame) throw new FrameTooLarge(length, this.maxFrame);
+    if (length > this.maxFrame) {
+      // Framing is lost: the reader holds nothing more (the connection is closed by the caller).
+      this.chunks = [];
+      this.buffered = 0;
+      this.expected = -1;
+      throw new FrameTooLarge(length, this.maxFrame);
+    }
     return length;
   }
 
