@@ -1,4 +1,5 @@
 import type { AddressInfo, Server } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ServerError } from './options';
 
 /** Listens, turning the usual failures into one readable line. */
@@ -26,4 +27,15 @@ export function listen(server: Server, host: string, port: number): Promise<Addr
 /** "127.0.0.1:9020" or "[::1]:9020". */
 export function formatAddress(a: AddressInfo): string {
   return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}
+
+/**
+ * Stops accepting, but only once the kernel's backlog is empty: connections it completed before the stop (whose
+ * clients may already have sent their records) are accepted and served, not reset. The listener closes after no
+ * connection has come for `quietMs`, or after `maxMs`.
+ */
+export async function stopAccepting(server: Server, lastAccept: () => number, quietMs = 100, maxMs = 2000): Promise<void> {
+  const started = Date.now();
+  while (Date.now() - Math.max(started, lastAccept()) < quietMs && Date.now() - started < maxMs) await sleep(10);
+  server.close();
 }

@@ -9,7 +9,7 @@ import { streamReporter, type Reporter } from './report';
 import { ConnectionSet } from './input/tcp';
 import { makeLineMaker } from './record';
 import { Writer, stopOnce, summaryLine, type ServerSummary } from './writer';
-import { formatAddress, listen } from './listen';
+import { formatAddress, listen, stopAccepting } from './listen';
 import { startMultithreaded } from './cluster/primary';
 
 export interface RunningServer {
@@ -46,7 +46,9 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
     void stop.run(`lost the lock on ${o.target}`);
   });
   const connections = new ConnectionSet(makeLineMaker(o), writer.sink, o.maxFrame, reporter, (r) => writer.reject(r));
+  let lastAccept = 0;
   const server = net.createServer((socket) => {
+    lastAccept = Date.now();
     if (connections.size >= o.maxConnections) return refuseConnection(socket, o, reporter);
     connections.serve(socket);
   });
@@ -59,7 +61,8 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
   }
   reporter.info(`listening on ${formatAddress(address)}, writing ${writer.path}, single-process`);
   const stop = stopOnce(async (fatal?: string) => {
-    server.close();
+    reporter.info(`stopping: ${connections.size} connections open, draining for up to ${o.drainTimeout} ms`);
+    await stopAccepting(server, () => lastAccept);
     await connections.drain(o.drainTimeout);
     const summary: ServerSummary = { written: await writer.close(), ...statsOf(connections), fatal };
     reporter.info(summaryLine(summary, writer.path));

@@ -30,7 +30,8 @@ export class Writer {
   ) {}
 
   /**
-   * Opens (creating) the target, locks it, sets apart a line cut by a crash, and opens the rejects file.
+   * Opens (creating) the target, locks it, sets apart a line cut by a crash, and opens the rejects file (the
+   * same for it).
    * `onLockLost` runs if the lock is compromised later.
    */
   static async open(o: ServerOptions, reporter: Reporter, onLockLost: (err: Error) => void): Promise<Writer> {
@@ -44,6 +45,7 @@ export class Writer {
       if (o.rejects) {
         rejects = new FileSink(resolve(o.rejects), { reporter, highWaterMark: o.maxBuffer });
         await rejects.open();
+        await repairTornTail(rejects.path, reporter);
       }
     } catch (err) {
       await sink.close();

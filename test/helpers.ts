@@ -145,6 +145,8 @@ export interface RunOptions {
  */
 export async function run(cmd: string, args: string[], o: RunOptions = {}): Promise<Exit & { timedOut: boolean }> {
   const child = new Child(spawn(cmd, args, { env: o.env ?? process.env, cwd: o.cwd ?? tmpdir(), stdio: ['pipe', 'pipe', 'pipe'] }));
+  // A child may exit before reading its input (mount, pgrep): that EPIPE is not the test's failure.
+  child.proc.stdin?.on('error', () => {});
   child.proc.stdin?.end(o.input ?? '');
   let timedOut = false;
   const timer = setTimeout(() => {

@@ -15,7 +15,7 @@ import type { ServerOptions } from '../options';
 import type { Reporter } from '../report';
 import { newInputStats } from '../input/tcp';
 import { addStats, stopOnce, summaryLine, Writer, type ServerSummary } from '../writer';
-import { formatAddress, listen } from '../listen';
+import { formatAddress, listen, stopAccepting } from '../listen';
 import { refuseConnection, type RunningServer } from '../server';
 import type { ToPrimary, ToWorker, WorkerConfig } from './messages';
 import { ServerError } from '../options';
@@ -107,7 +107,9 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
 
   await Promise.all(Array.from({ length: o.workers }, fork));
 
+  let lastAccept = 0;
   const server = net.createServer({ pauseOnConnect: true }, (socket) => {
+    lastAccept = Date.now();
     if (openConnections >= o.maxConnections) return refuseConnection(socket, o, reporter);
     let best: WorkerState | undefined;
     for (const s of states.values()) {
@@ -136,8 +138,9 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
   reporter.info(`listening on ${formatAddress(address)}, writing ${sink.path}, multithreaded with ${o.workers} workers`);
 
   const stopper = stopOnce(async (fatal?: string) => {
+    reporter.info(`stopping: ${openConnections} connections open, draining for up to ${o.drainTimeout} ms`);
+    await stopAccepting(server, () => lastAccept);
     stopping = true;
-    server.close();
     await Promise.all(
       [...states.values()].map(
         ({ worker }) =>

@@ -38,6 +38,8 @@ export class FileSink extends EventEmitter implements EntrySink {
   /** Buffers taken off the queue but not yet written (after a partial or failed write). */
   private current: Buffer[] | null = null;
   private currentCount = 0;
+  /** Bytes of `current`: held as much as the queue until written. */
+  private currentBytes = 0;
   private writing = false;
   private needDrain = false;
   private retryDelay = 0;
@@ -74,7 +76,7 @@ export class FileSink extends EventEmitter implements EntrySink {
     this.queueCounts.push(count);
     this.queuedBytes += lines.length;
     this.startSoon();
-    if (this.queuedBytes > this.highWaterMark) this.needDrain = true;
+    if (this.queuedBytes + this.currentBytes > this.highWaterMark) this.needDrain = true;
     return !this.needDrain;
   }
 
@@ -132,6 +134,7 @@ export class FileSink extends EventEmitter implements EntrySink {
       this.queueCounts.splice(0, n);
       this.queuedBytes -= bytes;
       this.currentCount = count;
+      this.currentBytes = bytes;
     }
     this.writing = true;
     const bufs = this.current;
@@ -142,6 +145,7 @@ export class FileSink extends EventEmitter implements EntrySink {
         this.retryDelay = 0;
       }
       // Drop what was written; keep the rest (a short write) for the next call.
+      this.currentBytes -= written;
       let i = 0;
       while (i < bufs.length && written >= bufs[i].length) written -= bufs[i++].length;
       if (i < bufs.length) {
@@ -153,7 +157,7 @@ export class FileSink extends EventEmitter implements EntrySink {
         this.current = null;
         this.currentCount = 0;
       }
-      if (this.needDrain && this.queuedBytes <= this.highWaterMark / 2) {
+      if (this.needDrain && this.queuedBytes + this.currentBytes <= this.highWaterMark / 2) {
         this.needDrain = false;
         this.emit('drain');
       }
