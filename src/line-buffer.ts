@@ -32,18 +32,36 @@ export class LineBuffer {
   }
 
   range(src: Buffer, start: number, end: number): void {
-    const n = end - start;
-    this.room(n);
-    if (n < 48) {
-      // Short runs (keys, small values): a loop beats the native call's fixed cost.
+    this.room(end - start);
+    this.copyIn(src, start, end);
+  }
+
+  /** `"` + bytes [start, end) of `src` + `"`: a string that needs no escaping. */
+  quoted(src: Buffer, start: number, end: number): void {
+    this.room(end - start + 2);
+    this.slab[this.pos++] = 0x22;
+    this.copyIn(src, start, end);
+    this.slab[this.pos++] = 0x22;
+  }
+
+  /** `,"` + bytes [start, end) of `src` + `":`: the next key of an object. */
+  nextKey(src: Buffer, start: number, end: number): void {
+    this.room(end - start + 4);
+    this.slab[this.pos++] = 0x2c;
+    this.slab[this.pos++] = 0x22;
+    this.copyIn(src, start, end);
+    this.slab[this.pos++] = 0x22;
+    this.slab[this.pos++] = 0x3a;
+  }
+
+  /** Copies bytes in; the caller has made room. Short runs by a loop, which beats the native call's fixed cost. */
+  private copyIn(src: Buffer, start: number, end: number): void {
+    if (end - start < 48) {
       const slab = this.slab;
       let p = this.pos;
       for (let i = start; i < end; i++) slab[p++] = src[i];
       this.pos = p;
-    } else {
-      src.copy(this.slab, this.pos, start, end);
-      this.pos += n;
-    }
+    } else this.pos += src.copy(this.slab, this.pos, start, end);
   }
 
   /** A string known to be ASCII. */

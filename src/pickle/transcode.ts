@@ -490,12 +490,12 @@ const CREATED_HUMAN = enc(',"created_human":"');
 const TAIL = enc('}\n');
 
 function writeValue(b: Buffer, out: LineBuffer, id: number): void {
-  if (vKind[id] === FRAME_STR) {
-    out.ascii('"');
-    out.range(b, vA[id], vB[id]);
-    out.ascii('"');
-  } else out.range(scratch, vA[id], vB[id]);
+  if (vKind[id] === FRAME_STR) out.quoted(b, vA[id], vB[id]);
+  else out.range(scratch, vA[id], vB[id]);
 }
+
+/** Which own key each pair of the record has (ownKey), by pair. */
+let pairOwn = new Uint8Array(128);
 
 function assemble(b: Buffer, out: LineBuffer, humanTime: HumanTime, items: number[]): boolean {
   const pairs = items.length / 2;
@@ -508,11 +508,14 @@ function assemble(b: Buffer, out: LineBuffer, humanTime: HumanTime, items: numbe
   let msg = -1;
   let levelname = -1;
   let created = -1;
+  if (pairOwn.length < pairs) pairOwn = new Uint8Array(pairs * 2);
   for (let i = 0; i < items.length; i += 2) {
     const k = items[i];
     // Top-level keys must be plain str (the general path converts the others) and distinct.
     if (vKind[k] !== FRAME_STR || !addKey(b, k)) return false;
-    switch (ownKey(b, vA[k], vB[k])) {
+    const own = ownKey(b, vA[k], vB[k]);
+    pairOwn[i >> 1] = own;
+    switch (own) {
       case OWN_MSG:
         msg = items[i + 1];
         break;
@@ -539,12 +542,10 @@ function assemble(b: Buffer, out: LineBuffer, humanTime: HumanTime, items: numbe
   out.ascii(humanTime(vNum[created]));
   out.ascii('"');
   for (let i = 0; i < items.length; i += 2) {
-    const k = items[i];
-    const own = ownKey(b, vA[k], vB[k]);
+    const own = pairOwn[i >> 1];
     if (own !== 0 && own !== OWN_MSG) continue;
-    out.ascii(',"');
-    out.range(b, vA[k], vB[k]);
-    out.ascii('":');
+    const k = items[i];
+    out.nextKey(b, vA[k], vB[k]);
     writeValue(b, out, items[i + 1]);
   }
   out.bytes(TAIL);
