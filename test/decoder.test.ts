@@ -5,28 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { decodePickle } from '../src/pickle/fallback';
 import { formatEntry } from '../src/entry';
 import { makeHumanTime } from '../src/time';
 import { RefusedRecord } from '../src/pickle/values';
 
-interface Case {
-  name: string;
-  protocol: number;
-  pickle: string;
-  line: string;
-}
-interface RefusedCase {
-  name: string;
-  pickle: string;
-  reason: string;
-}
-
-const fixtures = join(__dirname, 'fixtures');
-const cases: Case[] = JSON.parse(readFileSync(join(fixtures, 'decoder-cases.json'), 'utf8'));
-const refused: RefusedCase[] = JSON.parse(readFileSync(join(fixtures, 'refused-cases.json'), 'utf8'));
+import { decoderCases as cases, refusedCases as refused } from './fixtures';
 const utc = makeHumanTime(true);
 
 const lineOf = (b64: string) => formatEntry(decodePickle(Buffer.from(b64, 'base64')), utc);

@@ -5,8 +5,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { decodePickle } from '../src/pickle/fallback';
 import { decodeFast, DECLINED } from '../src/pickle/fast';
 import { transcodeRecord } from '../src/pickle/transcode';
@@ -15,9 +13,7 @@ import { makeHumanTime } from '../src/time';
 import { RefusedRecord } from '../src/pickle/values';
 import { LineBuffer } from '../src/line-buffer';
 
-const fixtures = join(__dirname, 'fixtures');
-const cases: { name: string; protocol: number; pickle: string }[] = JSON.parse(readFileSync(join(fixtures, 'decoder-cases.json'), 'utf8'));
-const refused: { name: string; pickle: string }[] = JSON.parse(readFileSync(join(fixtures, 'refused-cases.json'), 'utf8'));
+import { decoderCases as cases, refusedCases as refused } from './fixtures';
 const human = makeHumanTime(true);
 
 function outcome(f: () => string): string {

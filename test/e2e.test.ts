@@ -6,7 +6,6 @@
  */
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   MODES,
@@ -30,20 +29,7 @@ import {
 
 assertBuilt();
 
-interface Case {
-  name: string;
-  protocol: number;
-  pickle: string;
-  line: string;
-}
-interface RefusedCase {
-  name: string;
-  pickle: string;
-  reason: string;
-}
-const fixtures = join(__dirname, 'fixtures');
-const decoderCases: Case[] = JSON.parse(readFileSync(join(fixtures, 'decoder-cases.json'), 'utf8'));
-const refusedCases: RefusedCase[] = JSON.parse(readFileSync(join(fixtures, 'refused-cases.json'), 'utf8'));
+import { decoderCases, refusedCases, type Case } from './fixtures';
 
 function fixture<T extends { name: string }>(list: T[], name: string, protocol?: number): T {
   const found = list.find((c) => c.name === name && (protocol === undefined || (c as unknown as Case).protocol === protocol));

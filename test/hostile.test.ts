@@ -30,31 +30,7 @@ import {
 
 assertBuilt();
 
-interface Case {
-  name: string;
-  protocol: number;
-  pickle: string;
-  line: string;
-}
-interface RefusedCase {
-  name: string;
-  pickle: string;
-  reason: string;
-}
-const fixtures = join(__dirname, 'fixtures');
-const decoderCases: Case[] = JSON.parse(readFileSync(join(fixtures, 'decoder-cases.json'), 'utf8'));
-const refusedCases: RefusedCase[] = JSON.parse(readFileSync(join(fixtures, 'refused-cases.json'), 'utf8'));
-const b64 = (s: string) => Buffer.from(s, 'base64');
-const goodCase = (name: string, protocol: number) => {
-  const c = decoderCases.find((x) => x.name === name && x.protocol === protocol);
-  assert.ok(c, `fixture ${name} p${protocol}`);
-  return c;
-};
-const refusedCase = (name: string) => {
-  const c = refusedCases.find((x) => x.name === name);
-  assert.ok(c, `fixture ${name}`);
-  return c;
-};
+import { b64, decoderCases, goodCase, refusedCase } from './fixtures';
 const GOOD = goodCase('record/info', 2);
 const GOOD2 = goodCase('record/warning', 2);
 

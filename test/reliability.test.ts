@@ -15,7 +15,7 @@
  */
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -39,31 +39,7 @@ import {
 
 assertBuilt();
 
-interface Case {
-  name: string;
-  protocol: number;
-  pickle: string;
-  line: string;
-}
-interface RefusedCase {
-  name: string;
-  pickle: string;
-  reason: string;
-}
-const fixtures = join(__dirname, 'fixtures');
-const decoderCases: Case[] = JSON.parse(readFileSync(join(fixtures, 'decoder-cases.json'), 'utf8'));
-const refusedCases: RefusedCase[] = JSON.parse(readFileSync(join(fixtures, 'refused-cases.json'), 'utf8'));
-const goodCase = (name: string, protocol: number) => {
-  const c = decoderCases.find((x) => x.name === name && x.protocol === protocol);
-  assert.ok(c, `fixture ${name} p${protocol}`);
-  return c;
-};
-const refusedCase = (name: string) => {
-  const c = refusedCases.find((x) => x.name === name);
-  assert.ok(c, `fixture ${name}`);
-  return c;
-};
-const b64 = (s: string) => Buffer.from(s, 'base64');
+import { b64, goodCase, refusedCase } from './fixtures';
 
 const DRAIN_MS = 5000;
 const CLIENTS = 4;
