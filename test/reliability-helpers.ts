@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import * as net from 'node:net';
-import { CLI, LISTENING, PYTHON_DIR, assertBuilt, connect, sleep, within, type Exit } from './helpers';
+import { CLI, LISTENING, PYTHON_DIR, assertBuilt, connect, readLines, sleep, within, type Exit } from './helpers';
 
 export const CLIENTS = join(PYTHON_DIR, 'reliability_clients.py');
 
@@ -345,18 +345,7 @@ export async function readRecords(file: string): Promise<Rec[]> {
 /** For polling while the server writes: the records of the complete lines so far (a last line still being
  * written is left out; a complete line that is not JSON still fails). [] if the file does not exist. */
 export async function recordsSoFar(file: string): Promise<Rec[]> {
-  let text: string;
-  try {
-    text = await fsp.readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  const end = text.lastIndexOf('\n');
-  if (end < 0) return [];
-  return text
-    .slice(0, end)
-    .split('\n')
+  return (await readLines(file))
     .map((line, i) => {
       try {
         return JSON.parse(line) as Rec;
