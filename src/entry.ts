@@ -8,6 +8,11 @@
 import type { HumanTime } from './time';
 import { DEFAULT_JSON_LIMITS, JsonWriter, PyFloat, PyInt, RefusedRecord, type JsonLimits } from './pickle/values';
 
+/** Python's datetime covers years 1 to 9999 (here taken in UTC): a `created` outside them has no
+ * created_human, and Python's own fromtimestamp raises on it. */
+export const MIN_CREATED = -62135596800 - 1;
+export const MAX_CREATED = 253402300800;
+
 /** Keys the formatter writes itself; a received key of the same name is not written again. */
 const OWN_KEYS = ['message', 'levelname', 'created', 'created_human'];
 
@@ -22,8 +27,8 @@ export function formatEntry(record: unknown, humanTime: HumanTime, limits: JsonL
   if (!(record instanceof Map)) throw new RefusedRecord('not-a-dict', 'the pickle does not hold a dict');
   const created = record.get('created');
   const seconds = createdSeconds(created);
-  if (!Number.isFinite(seconds)) {
-    throw new RefusedRecord('bad-created', record.has('created') ? '`created` is not a finite number' : 'no `created` field');
+  if (!(seconds > MIN_CREATED && seconds < MAX_CREATED)) {
+    throw new RefusedRecord('bad-created', record.has('created') ? '`created` is not a number within the years 1 to 9999' : 'no `created` field');
   }
   const w = new JsonWriter(limits);
   w.path.add(record);

@@ -19,7 +19,11 @@ export function makeLineMaker(options: { utc: boolean; maxEntry: number }): Line
   const limits = { maxDepth: 100, maxChars: options.maxEntry };
   return (payload, out) => {
     const before = out.length;
-    if (transcodeRecord(payload, out, humanTime, options.maxEntry)) return;
+    try {
+      if (transcodeRecord(payload, out, humanTime, options.maxEntry)) return;
+    } catch {
+      // The transcoder only declines; an exception here (a bug, or memory) leaves the frame to the general path.
+    }
     out.truncate(before);
     let line: string;
     try {

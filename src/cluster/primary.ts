@@ -100,7 +100,9 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
         openConnections -= state.connections;
         if (stopping) return;
         reporter.warn('worker-exit', `worker ${worker.process.pid} died (${signal ?? `exit code ${code}`}) with ${state.connections} connections; starting a new one`);
-        setTimeout(() => void fork(), 100).unref();
+        setTimeout(() => {
+          if (!stopping) void fork();
+        }, 100).unref();
         resolveReady();
       });
     });

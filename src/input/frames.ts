@@ -28,6 +28,11 @@ export class FrameReader {
     return this.buffered;
   }
 
+  /** Inside a frame: part of a prefix, or a whole prefix whose payload has not all arrived (maybe none of it). */
+  get inFrame(): boolean {
+    return this.buffered > 0 || this.expected >= 0;
+  }
+
   /** The incomplete frame's announced payload length (-1 if its prefix is incomplete) and the bytes received. */
   partial(): { length: number; bytes: Buffer } {
     const bytes = Buffer.concat(this.chunks);

@@ -95,7 +95,7 @@ export class ConnectionSet {
       // ECONNRESET and the like: the client went away; 'close' follows.
     });
     socket.on('close', () => {
-      if (reader.pendingBytes > 0) {
+      if (reader.inFrame) {
         const { length, bytes } = reader.partial();
         this.refuse('truncated-frame', client, `connection closed inside a frame (${reader.pendingBytes} bytes of it received)`, bytes, length >= 0 ? length : undefined);
       }
@@ -126,7 +126,7 @@ export class ConnectionSet {
     while (this.open.size > 0) {
       const now = Date.now();
       for (const [socket, { reader, lastData }] of this.open) {
-        const quiet = reader.pendingBytes === 0 && now - lastData >= quietMs && !this.paused.has(socket);
+        const quiet = !reader.inFrame && now - lastData >= quietMs && !this.paused.has(socket);
         if (quiet || now >= deadline) socket.destroy();
       }
       await sleep(25);

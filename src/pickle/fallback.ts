@@ -43,7 +43,9 @@ const dictOf = (items: unknown): Map<unknown, unknown> => {
 /** Constructors for the names that mean something; `function` (not arrows) so pickleparser can `new` them. */
 const SPECIAL: Record<string, Ctor> = {
   [`${MARKER_MODULE}.int`]: function (digits: string) {
-    return new PyInt(BigInt(digits));
+    // Ints a JS number holds exactly are numbers, as in the fast decoders (so equal dict keys stay equal).
+    const n = BigInt(digits);
+    return n >= -9007199254740991n && n <= 9007199254740991n ? Number(n) : new PyInt(n);
   },
   [`${MARKER_MODULE}.float`]: function (b: Uint8Array) {
     return new PyFloat(new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, false));
@@ -83,6 +85,8 @@ const SPECIAL: Record<string, Ctor> = {
   },
 };
 
+for (const f of Object.values(SPECIAL)) Object.freeze(f);
+
 /** Bounded: a stream of distinct class names must not grow memory without end. */
 const classCache = new Map<string, ClassCtor>();
 const CLASS_CACHE_MAX = 1000;
@@ -94,6 +98,8 @@ function classCtor(name: string): ClassCtor {
       return new PyObject(name, args);
     } as ClassCtor;
     ctor.pyClassName = name;
+    // Frozen: BUILD on a class (Object.assign of a state onto it) must fail, not change it for later records.
+    Object.freeze(ctor);
     if (classCache.size < CLASS_CACHE_MAX) classCache.set(name, ctor);
   }
   return ctor;
@@ -123,18 +129,16 @@ export function decodePickle(payload: Uint8Array): unknown {
 }
 
 /** pickleparser pushes `undefined` where a pickle pops an empty stack or reads a memo slot never set. */
-function holdsUndefined(v: unknown, seen: Set<object>): boolean {
-  if (v === undefined) return true;
-  if (typeof v !== 'object' || v === null || seen.has(v) || v instanceof Uint8Array) return false;
-  seen.add(v);
-  if (Array.isArray(v)) return v.some((x) => holdsUndefined(x, seen));
-  if (v instanceof Map) {
-    for (const [k, x] of v) if (holdsUndefined(k, seen) || holdsUndefined(x, seen)) return true;
-    return false;
-  }
-  if (v instanceof PyObject) {
-    return holdsUndefined(v.args, seen) || (v.state !== null && holdsUndefined(v.state, seen)) ||
-      (v.listItems !== null && holdsUndefined(v.listItems, seen)) || (v.dictItems !== null && holdsUndefined(v.dictItems, seen));
+function holdsUndefined(root: unknown, seen: Set<object>): boolean {
+  const todo: unknown[] = [root];
+  while (todo.length > 0) {
+    const v = todo.pop();
+    if (v === undefined) return true;
+    if (typeof v !== 'object' || v === null || seen.has(v) || v instanceof Uint8Array) continue;
+    seen.add(v);
+    if (Array.isArray(v)) for (const x of v) todo.push(x);
+    else if (v instanceof Map) for (const [k, x] of v) todo.push(k, x);
+    else if (v instanceof PyObject) todo.push(v.args, v.state, v.listItems, v.dictItems);
   }
   return false;
 }

@@ -15,6 +15,12 @@ const MARK = Symbol('mark');
 const stack: unknown[] = [];
 const marks: number[] = [];
 const memo: unknown[] = [];
+let memoCount = 0;
+
+function memoSet(slot: number, value: unknown): void {
+  if (memo[slot] === undefined) memoCount++;
+  memo[slot] = value;
+}
 
 /** Python ints that fit a JS number exactly are numbers; others PyInt. */
 function intValue(n: bigint): unknown {
@@ -30,6 +36,7 @@ export function decodeFast(b: Buffer): unknown {
   stack.length = 0;
   marks.length = 0;
   memo.length = 0;
+  memoCount = 0;
   const end = b.length;
   let pos = 0;
   const text = (n: number): string | typeof DECLINED => {
@@ -165,19 +172,19 @@ export function decodeFast(b: Buffer): unknown {
       }
       case 0x71 /* q BINPUT */:
         if (pos >= end || stack.length === 0 || stack[stack.length - 1] === MARK) return DECLINED;
-        memo[b[pos++]] = stack[stack.length - 1];
+        memoSet(b[pos++], stack[stack.length - 1]);
         break;
       case 0x72 /* r LONG_BINPUT */: {
         if (pos + 4 > end || stack.length === 0 || stack[stack.length - 1] === MARK) return DECLINED;
         const i = b.readUInt32LE(pos);
         pos += 4;
         if (i > 1_000_000) return DECLINED;
-        memo[i] = stack[stack.length - 1];
+        memoSet(i, stack[stack.length - 1]);
         break;
       }
       case 0x94 /* MEMOIZE */:
         if (stack.length === 0 || stack[stack.length - 1] === MARK) return DECLINED;
-        memo.push(stack[stack.length - 1]);
+        memoSet(memoCount, stack[stack.length - 1]); // pickle's len(memo): the slots set so far
         break;
       case 0x68 /* h BINGET */: {
         if (pos >= end) return DECLINED;

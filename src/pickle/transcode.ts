@@ -16,6 +16,7 @@ import { isUtf8 } from 'node:buffer';
 import type { LineBuffer } from '../line-buffer';
 import type { HumanTime } from '../time';
 import { floatJson } from './values';
+import { MAX_CREATED, MIN_CREATED } from '../entry';
 
 // ---- Values of the current record: parallel arrays indexed by value id, reused between calls. ----
 /** A str whose bytes go between quotes as they are: [a, b) of the frame. */
@@ -39,14 +40,22 @@ const bItems: number[][] = [];
 const stack: number[] = [];
 const marks: number[] = [];
 const memo: number[] = [];
+/** Memo slots set (MEMOIZE's index). */
+let memoSet = 0;
 const MARK = -1;
 
 /** Scratch space for JSON text. */
 let scratch = Buffer.allocUnsafe(64 * 1024);
 let sp = 0;
 
+/** Bound on the scratch text of one record (a memo bomb declines here, and the general path refuses it). */
+let scratchLimit = 8 * 1024 * 1024;
+
+class ScratchFull extends Error {}
+
 function room(n: number): void {
   if (sp + n <= scratch.length) return;
+  if (sp + n > scratchLimit) throw new ScratchFull();
   const next = Buffer.allocUnsafe(Math.max(scratch.length * 2, sp + n));
   scratch.copy(next, 0, 0, sp);
   scratch = next;
@@ -172,10 +181,14 @@ function finish(b: Buffer, id: number, top: number): boolean {
       if (vDepth[items[i]] > depth) depth = vDepth[items[i]];
     }
   } else {
+    const keys = new Set<string>();
     for (let i = 0; i < items.length; i += 2) {
       const k = items[i];
       if (vStr[k] !== 1) return false; // non-str keys: the general path converts them
-      for (let j = 0; j < i; j += 2) if (sameText(b, items[j], k)) return false; // a repeated key
+      // A repeated key (equal JSON text, whichever way each was read): the general path keeps the last value.
+      const text = vKind[k] === FRAME_STR ? '"' + b.latin1Slice(vA[k], vB[k]) + '"' : scratch.latin1Slice(vA[k], vB[k]);
+      if (keys.has(text)) return false;
+      keys.add(text);
       if (i > 0) scratch[sp++] = 0x2c;
       copyToScratch(b, k);
       room(2);
@@ -207,16 +220,26 @@ function arrayValue(b: Buffer, items: number[], top: number): number {
  * writing anything. `maxScratch` bounds the text it may build (a memo bomb declines, and is then refused).
  */
 export function transcodeRecord(b: Buffer, out: LineBuffer, humanTime: HumanTime, maxScratch = 8 * 1024 * 1024): boolean {
+  scratchLimit = maxScratch;
+  try {
+    return run(b, out, humanTime);
+  } catch (err) {
+    if (err instanceof ScratchFull) return false;
+    throw err;
+  }
+}
+
+function run(b: Buffer, out: LineBuffer, humanTime: HumanTime): boolean {
   nv = 0;
   sp = 0;
   stack.length = 0;
   marks.length = 0;
   memo.length = 0;
+  memoSet = 0;
   const n = b.length;
   let p = 0;
   let top = -1; // the first dict: the record
   while (p < n) {
-    if (sp > maxScratch) return false;
     const op = b[p++];
     switch (op) {
       case 0x80 /* PROTO */:
@@ -334,9 +357,10 @@ export function transcodeRecord(b: Buffer, out: LineBuffer, humanTime: HumanTime
           if (p + 4 > n) return false;
           slot = b.readUInt32LE(p);
           p += 4;
-        } else slot = memo.length;
+        } else slot = memoSet; // MEMOIZE stores at the number of slots set so far (pickle's len(memo))
         if (stack.length === 0 || stack[stack.length - 1] === MARK || slot > 65535) return false;
-        while (memo.length < slot) memo.push(-1);
+        while (memo.length <= slot) memo.push(-1);
+        if (memo[slot] < 0) memoSet++;
         memo[slot] = stack[stack.length - 1];
         break;
       }
@@ -528,7 +552,7 @@ function assemble(b: Buffer, out: LineBuffer, humanTime: HumanTime, items: numbe
     }
   }
   // `created` must be a finite number and `msg` a str; otherwise the general path decides (or refuses).
-  if (created < 0 || vStr[created] === 1 || !Number.isFinite(vNum[created])) return false;
+  if (created < 0 || vStr[created] === 1 || !(vNum[created] > MIN_CREATED && vNum[created] < MAX_CREATED)) return false;
   if (msg >= 0 && vStr[msg] !== 1) return false;
   out.bytes(HEAD);
   if (msg < 0) out.ascii('""');
