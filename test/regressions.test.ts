@@ -1,0 +1,134 @@
+/**
+ * Frames found in review that once crashed the server, changed other records, or made the decoders disagree.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { makeLineMaker } from '../src/record';
+import { LineBuffer } from '../src/line-buffer';
+import { RefusedRecord } from '../src/pickle/values';
+import { decodePickle } from '../src/pickle/fallback';
+import { decodeFast, DECLINED } from '../src/pickle/fast';
+import { transcodeRecord } from '../src/pickle/transcode';
+import { formatEntry } from '../src/entry';
+import { makeHumanTime } from '../src/time';
+import { FrameReader } from '../src/input/frames';
+
+const u32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+};
+const str = (s: string) => Buffer.concat([Buffer.from('X'), u32(Buffer.byteLength(s)), Buffer.from(s)]);
+const float = (x: number) => {
+  const b = Buffer.alloc(9);
+  b[0] = 0x47;
+  b.writeDoubleBE(x, 1);
+  return b;
+};
+const make = makeLineMaker({ utc: true, maxEntry: 16 * 1024 * 1024 });
+
+function lineOrRefusal(payload: Buffer): string {
+  const out = new LineBuffer();
+  try {
+    make(payload, out);
+    return out.take().toString('utf8');
+  } catch (err) {
+    assert.ok(err instanceof RefusedRecord, `threw ${(err as Error).stack}`);
+    return `refused ${err.code}`;
+  }
+}
+
+test('a memo bomb inside one APPENDS (1 MiB str referenced 3 million times) is refused, not a crash', () => {
+  const payload = Buffer.concat([
+    Buffer.from('\x80\x02}(', 'latin1'),
+    str('created'),
+    float(1.5),
+    str('s'),
+    str('A'.repeat(1 << 20)),
+    Buffer.from('q\x00', 'latin1'),
+    str('x'),
+    Buffer.from('](', 'latin1'),
+    Buffer.alloc(3_000_000 * 2, Buffer.from('h\x00', 'latin1')),
+    Buffer.from('eu.', 'latin1'),
+  ]);
+  assert.equal(lineOrRefusal(payload), 'refused too-large');
+});
+
+test('a BUILD on a class does not change how later records name that class', () => {
+  const thing = Buffer.from("(dp0\nVcreated\np1\nF1.5\nsVthing\np2\nccopy_reg\n_reconstructor\n(cmyapp\nThing\nc__builtin__\nobject\nNtRs.", 'latin1');
+  const before = lineOrRefusal(thing);
+  assert.match(before, /"__class__":"myapp.Thing"/);
+  const hostile = Buffer.concat([Buffer.from('cmyapp\nThing\n}(', 'latin1'), str('pyClassName'), str('hacked.Name'), Buffer.from('ub.', 'latin1')]);
+  assert.match(lineOrRefusal(hostile), /^refused /);
+  assert.equal(lineOrRefusal(thing), before);
+});
+
+test('MEMOIZE after a gap in the memo slots: all decoders give the same result', () => {
+  // q5 sets one slot; MEMOIZE then stores at len(memo) = 1, so h6 reads a slot never set: a bad pickle.
+  const payload = Buffer.concat([
+    Buffer.from('\x80\x04}(', 'latin1'),
+    str('created'),
+    float(1.5),
+    str('a'),
+    str('foo'),
+    Buffer.from('q\x05', 'latin1'),
+    str('b'),
+    str('bar'),
+    Buffer.from('\x94', 'latin1'),
+    str('c'),
+    Buffer.from('h\x06u.', 'latin1'),
+  ]);
+  const human = makeHumanTime(true);
+  let general: string;
+  try {
+    general = formatEntry(decodePickle(payload), human);
+  } catch (err) {
+    general = `refused ${(err as RefusedRecord).code}`;
+  }
+  assert.equal(general, 'refused bad-pickle');
+  assert.equal(decodeFast(payload), DECLINED);
+  assert.equal(transcodeRecord(payload, new LineBuffer(), human), false);
+});
+
+test('dict keys: a LONG1 int and a small int of the same value are the same key in every decoder', () => {
+  const payload = Buffer.concat([
+    Buffer.from('\x80\x02}(', 'latin1'),
+    str('created'),
+    float(1.5),
+    str('d'),
+    Buffer.from('}(K\x05K\x01\x8a\x01\x05K\x02u', 'latin1'),
+    Buffer.from('u.', 'latin1'),
+  ]);
+  const human = makeHumanTime(true);
+  const general = formatEntry(decodePickle(payload), human);
+  const fast = decodeFast(payload);
+  assert.notEqual(fast, DECLINED);
+  assert.equal(formatEntry(fast, human), general);
+  assert.match(general, /"d":\{"5":2\}/);
+});
+
+test('20,000 nested lists are refused as too-deep by the general path too (no stack overflow)', () => {
+  const payload = Buffer.concat([Buffer.from('\x80\x02}(', 'latin1'), str('created'), float(1.5), str('x'), Buffer.alloc(20_000, ']'), Buffer.alloc(19_999, 'a'), Buffer.from('u.', 'latin1')]);
+  assert.equal(lineOrRefusal(payload), 'refused too-deep');
+  assert.throws(() => formatEntry(decodePickle(payload), makeHumanTime(true)), (e: unknown) => e instanceof RefusedRecord && e.code === 'too-deep');
+});
+
+test('an int of 200,000 bytes (LONG4) is refused as too-large', () => {
+  const n = 200_000;
+  const payload = Buffer.concat([Buffer.from('\x80\x02}(', 'latin1'), str('created'), float(1.5), str('x'), Buffer.from([0x8b]), u32(n), Buffer.alloc(n, 0x11), Buffer.from('u.', 'latin1')]);
+  assert.equal(lineOrRefusal(payload), 'refused too-large');
+});
+
+test('created outside the years 1-9999 is refused as bad-created', () => {
+  for (const created of [1e300, -1e13, 253402300800]) {
+    const payload = Buffer.concat([Buffer.from('\x80\x02}(', 'latin1'), str('created'), float(created), Buffer.from('u.', 'latin1')]);
+    assert.equal(lineOrRefusal(payload), 'refused bad-created', `created ${created}`);
+  }
+});
+
+test('a frame cut right after its length prefix is still "in a frame"', () => {
+  const reader = new FrameReader(1000);
+  reader.push(Buffer.from([0, 0, 0, 100]), () => assert.fail('no frame expected'));
+  assert.equal(reader.pendingBytes, 0);
+  assert.equal(reader.inFrame, true);
+});
