@@ -13,7 +13,7 @@ function roundHalfEven(x: number): number {
   return floor % 2 === 0 ? floor : floor + 1;
 }
 
-const pad2 = (n: number) => (n < 10 ? '0' + n : String(n));
+export const pad2 = (n: number): string => (n < 10 ? '0' + n : String(n));
 
 export type HumanTime = (created: number) => string;
 

@@ -15,6 +15,8 @@
  * named `__proto__` is just a key.
  */
 
+import { pad2 } from '../time';
+
 export class PyInt {
   constructor(readonly value: bigint) {}
 }
@@ -327,7 +329,6 @@ function uuidText(state: unknown): string | undefined {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-const pad2 = (n: number) => (n < 10 ? '0' + n : String(n));
 
 /**
  * `isoformat()` of a pickled datetime/date/time. Their first argument is the C implementation's packed state
