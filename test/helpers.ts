@@ -4,7 +4,7 @@
  * here is killed in the test's `after` hook (also when the test fails).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -50,7 +50,7 @@ function killPid(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
 
 /** A process's start time (clock ticks since boot, /proc/PID/stat field 22), or null if it is gone. Used so
  * that a recorded pid is only ever signalled while it is still the same process (pids are reused). */
-function startTimeOf(pid: number): string | null {
+export function startTimeOf(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
@@ -73,14 +73,24 @@ class KnownProcess {
   }
 }
 
-/** Pids whose parent is `pid` (e.g. the workers of a multithreaded server). */
+/** Pids whose parent is `pid` (the workers of a multithreaded server), read from /proc. */
+export function childPidsOf(pid: number): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) found.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found.sort((a, b) => a - b);
+}
+
 export async function childPids(pid: number): Promise<number[]> {
-  const r = await run('pgrep', ['-P', String(pid)], { timeoutMs: 5000 });
-  return r.stdout
-    .split('\n')
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .map(Number);
+  return childPidsOf(pid);
 }
 
 /** Tracks a spawned child: collects its output and resolves `exit` once it has exited and its pipes closed. */

@@ -8,14 +8,14 @@
  * test's `after` hook, also when the test fails.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import * as net from 'node:net';
-import { CLI, LISTENING, PYTHON_DIR, assertBuilt, connect, readLines, sleep, within, type Exit } from './helpers';
+import { CLI, LISTENING, PYTHON_DIR, assertBuilt, childPidsOf, connect, readLines, sleep, startTimeOf, within, type Exit } from './helpers';
 
 export const CLIENTS = join(PYTHON_DIR, 'reliability_clients.py');
 
@@ -30,35 +30,6 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs: number,
   }
 }
 
-/** A process's start time (field 22 of /proc/PID/stat), or null if it is gone: a pid is only signalled while it
- * is still the process we saw (pids are reused). */
-function startTimeOf(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Pids whose parent is `pid` (the workers of a multithreaded server), from /proc. (helpers.childPids runs
- * pgrep through helpers.run, which can die of an uncaught EPIPE when pgrep exits before its stdin is written.)
- */
-export function childPidsOf(pid: number): number[] {
-  const found: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) found.push(Number(name));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found.sort((a, b) => a - b);
-}
 
 /** Fields of /proc/PID/status as numbers (kB for the Vm* ones); null if the process is gone. */
 export function procStatus(pid: number): Map<string, number> | null {
