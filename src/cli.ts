@@ -32,6 +32,11 @@ async function main(argv: string[]): Promise<number> {
       'drain-timeout': { type: 'number', default: DEFAULTS.drainTimeout, describe: 'on stop, ms open connections may keep sending' },
       'max-buffer': { type: 'number', default: DEFAULTS.maxBuffer, describe: 'bytes of lines held while the disk is slow or failing; past it, clients are paused' },
       rejects: { type: 'string', describe: 'file to keep every refused frame in (JSON lines, raw frame in base64)' },
+      udp: { type: 'boolean', default: DEFAULTS.udp, describe: 'also take DatagramHandler datagrams on UDP, same host and port (--no-udp: off)' },
+      'udp-buffer': { type: 'number', default: DEFAULTS.udpBuffer, describe: 'UDP receive buffer asked of the kernel, in bytes (capped by net.core.rmem_max)' },
+      'http-port': { type: 'number', describe: 'also take HTTPHandler requests on this port, same host (0 picks one) [default: off]' },
+      'http-path': { type: 'string', default: DEFAULTS.httpPath, describe: 'the path HTTPHandler requests are taken at' },
+      'http-auth': { type: 'string', describe: 'user:password the HTTPHandler credentials must match (Basic auth; prefer LOG_SERVER_HTTP_AUTH)' },
     })
     .env('LOG_SERVER')
     .strict()
@@ -60,6 +65,11 @@ async function main(argv: string[]): Promise<number> {
     drainTimeout: parsed['drain-timeout'],
     maxBuffer: parsed['max-buffer'],
     rejects: parsed.rejects,
+    udp: parsed.udp,
+    udpBuffer: parsed['udp-buffer'],
+    httpPort: parsed['http-port'],
+    httpPath: parsed['http-path'],
+    httpAuth: parsed['http-auth'],
   });
   return summary.fatal ? 1 : 0;
 }

@@ -23,7 +23,8 @@ function createdSeconds(created: unknown): number {
   return NaN;
 }
 
-export function formatEntry(record: unknown, humanTime: HumanTime, limits: JsonLimits = DEFAULT_JSON_LIMITS): string {
+/** `message`: the record's `msg` unless the input knows better (HTTPHandler may send the merged message). */
+export function formatEntry(record: unknown, humanTime: HumanTime, limits: JsonLimits = DEFAULT_JSON_LIMITS, givenMessage?: string): string {
   if (!(record instanceof Map)) throw new RefusedRecord('not-a-dict', 'the pickle does not hold a dict');
   const created = record.get('created');
   const seconds = createdSeconds(created);
@@ -34,7 +35,8 @@ export function formatEntry(record: unknown, humanTime: HumanTime, limits: JsonL
   w.path.add(record);
   const msg = record.get('msg');
   let message = '';
-  if (typeof msg === 'string') message = msg;
+  if (givenMessage !== undefined) message = givenMessage;
+  else if (typeof msg === 'string') message = msg;
   else if (record.has('msg')) {
     w.value(msg, 1);
     message = w.out;

@@ -5,23 +5,25 @@ import { ServerError } from './options';
 /** Listens, turning the usual failures into one readable line. */
 export function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => {
-      const where = `${host}:${port}`;
-      const why: Record<string, string> = {
-        EADDRINUSE: 'the address is already in use (is another server running?)',
-        EADDRNOTAVAIL: 'the address does not belong to this machine',
-        EACCES: 'permission denied (ports below 1024 need privileges)',
-        ENOTFOUND: 'no such host',
-        EAI_AGAIN: 'the host name could not be resolved',
-      };
-      reject(new ServerError(`cannot listen on ${where}: ${why[err.code ?? ''] ?? err.message}`));
-    };
+    const onError = (err: NodeJS.ErrnoException) => reject(listenError(`${host}:${port}`, err));
     server.once('error', onError);
     server.listen({ host, port }, () => {
       server.off('error', onError);
       resolve(server.address() as AddressInfo);
     });
   });
+}
+
+/** A bind or listen failure as one readable line: `cannot listen on WHERE: why`. */
+export function listenError(where: string, err: NodeJS.ErrnoException): ServerError {
+  const why: Record<string, string> = {
+    EADDRINUSE: 'the address is already in use (is another server running?)',
+    EADDRNOTAVAIL: 'the address does not belong to this machine',
+    EACCES: 'permission denied (ports below 1024 need privileges)',
+    ENOTFOUND: 'no such host',
+    EAI_AGAIN: 'the host name could not be resolved',
+  };
+  return new ServerError(`cannot listen on ${where}: ${why[err.code ?? ''] ?? err.message}`);
 }
 
 /** "127.0.0.1:9020" or "[::1]:9020". */

@@ -29,11 +29,21 @@ export interface ServerOptions {
   maxBuffer: number;
   /** File every refused frame is kept in (JSON lines with the raw frame in base64). Default: none. */
   rejects?: string;
+  /** Also take DatagramHandler datagrams on UDP, at the same host and port as TCP. Default true. */
+  udp: boolean;
+  /** Receive buffer asked for the UDP socket, in bytes; the kernel caps it at net.core.rmem_max. Default 4 MiB. */
+  udpBuffer: number;
+  /** Port for HTTPHandler requests, at the same host; 0 picks a free one. Default: none (no HTTP input). */
+  httpPort?: number;
+  /** The one path HTTPHandler requests are taken at. Default "/log". */
+  httpPath: string;
+  /** "user:password" that HTTPHandler's `credentials` must match (Basic auth). Default: none asked. */
+  httpAuth?: string;
   /** Where the server's own lines go. Default: stderr, rate-limited per kind. */
   reporter?: Reporter;
 }
 
-export const DEFAULTS: Omit<ServerOptions, 'reporter' | 'rejects'> = {
+export const DEFAULTS: Omit<ServerOptions, 'reporter' | 'rejects' | 'httpPort' | 'httpAuth'> = {
   host: '127.0.0.1',
   port: 9020,
   target: 'logs.txt',
@@ -45,6 +55,9 @@ export const DEFAULTS: Omit<ServerOptions, 'reporter' | 'rejects'> = {
   maxConnections: 1024,
   drainTimeout: 10_000,
   maxBuffer: 64 * 1024 * 1024,
+  udp: true,
+  udpBuffer: 4 * 1024 * 1024,
+  httpPath: '/log',
 };
 
 /** A reason the server cannot start or keep running; the CLI prints `message` alone, without a stack. */
@@ -77,5 +90,11 @@ export function resolveOptions(partial: Partial<ServerOptions>): ServerOptions {
   check(isInt(o.drainTimeout, 0), `drain-timeout must be a non-negative integer (ms), not ${String(o.drainTimeout)}`);
   check(isInt(o.maxBuffer, 1024 * 1024), `max-buffer must be an integer of at least 1 MiB, not ${String(o.maxBuffer)}`);
   check(o.rejects === undefined || (typeof o.rejects === 'string' && o.rejects.length > 0), 'rejects must be a file path');
+  check(typeof o.udp === 'boolean', 'udp must be true or false');
+  check(isInt(o.udpBuffer, 4096, 1024 * 1024 * 1024), `udp-buffer must be an integer from 4096 to 1 GiB, not ${String(o.udpBuffer)}`);
+  check(o.httpPort === undefined || isInt(o.httpPort, 0, 65535), `http-port must be an integer from 0 to 65535, not ${String(o.httpPort)}`);
+  check(o.httpPort === undefined || o.httpPort === 0 || o.httpPort !== o.port, `http-port must differ from port (${o.port} is the SocketHandler port)`);
+  check(typeof o.httpPath === 'string' && /^\/[^?#\s]*$/.test(o.httpPath), `http-path must start with / and hold no ?, # or spaces, not ${JSON.stringify(o.httpPath)}`);
+  check(o.httpAuth === undefined || (typeof o.httpAuth === 'string' && /^[^:]+:/.test(o.httpAuth)), 'http-auth must be user:password (a user without ":", then the password)');
   return o;
 }

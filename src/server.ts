@@ -11,6 +11,7 @@ import { makeLineMaker } from './record';
 import { Writer, stopOnce, summaryLine, type ServerSummary } from './writer';
 import { formatAddress, listen, stopAccepting } from './listen';
 import { startMultithreaded } from './cluster/primary';
+import { startOtherInputs, summaryCounts, type OtherInputs } from './input/inputs';
 
 export interface RunningServer {
   /** Where the server listens (the real port when started with port 0). */
@@ -53,18 +54,25 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
     connections.serve(socket);
   });
   let address: AddressInfo;
+  let others: OtherInputs;
   try {
     address = await listen(server, o.host, o.port);
+    others = await startOtherInputs(o, address, writer.sink, reporter, (r) => writer.reject(r));
   } catch (err) {
+    server.close();
     await writer.close();
     throw err;
   }
   reporter.info(`listening on ${formatAddress(address)}, writing ${writer.path}, single-process`);
+  const also = others.describe();
+  if (also !== null) reporter.info(`also listening on ${also}`);
   const stop = stopOnce(async (fatal?: string) => {
     reporter.info(`stopping: ${connections.size} connections open, draining for up to ${o.drainTimeout} ms`);
+    const othersStopped = others.stop(o.drainTimeout);
     await stopAccepting(server, () => lastAccept);
     await connections.drain(o.drainTimeout);
-    const summary: ServerSummary = { written: await writer.close(), ...statsOf(connections), fatal };
+    await othersStopped;
+    const summary: ServerSummary = { written: await writer.close(), ...summaryCounts(connections.stats, others), fatal };
     reporter.info(summaryLine(summary, writer.path));
     return summary;
   });
@@ -75,10 +83,6 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
 export function refuseConnection(socket: net.Socket, o: ServerOptions, reporter: Reporter): void {
   reporter.warn('too-many-connections', `refused a connection from ${socket.remoteAddress}:${socket.remotePort}: already ${o.maxConnections} open (--max-connections)`);
   socket.destroy();
-}
-
-function statsOf(c: ConnectionSet) {
-  return { received: c.stats.received, refused: c.stats.refused, refusedBy: { ...c.stats.refusedBy } };
 }
 
 /**

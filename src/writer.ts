@@ -18,6 +18,8 @@ export interface ServerSummary {
   /** Frames refused, in all and by reason code. */
   refused: number;
   refusedBy: Record<string, number>;
+  /** Received and refused by input (`tcp`, and `udp`, `http` when enabled). */
+  byInput?: Record<string, { received: number; refused: number }>;
   /** Set when the server stopped on its own because it could not go on (e.g. its lock was lost). */
   fatal?: string;
 }
@@ -62,7 +64,7 @@ export class Writer {
   /** Keeps a refused frame in the rejects file, if there is one. */
   reject(r: RejectedFrame): void {
     if (this.rejects === null) return;
-    const line = JSON.stringify({ time: new Date().toISOString(), client: r.client, reason: r.reason, detail: r.detail, length: r.length, frame: r.frame });
+    const line = JSON.stringify({ time: new Date().toISOString(), client: r.client, input: r.input, reason: r.reason, detail: r.detail, length: r.length, frame: r.frame });
     this.rejects.write(Buffer.from(line + '\n', 'utf8'), 1);
   }
 
@@ -91,7 +93,11 @@ export function addStats(into: InputStats, more: InputStats): void {
 
 export function summaryLine(s: ServerSummary, target: string): string {
   const refused = s.refused > 0 ? `; refused ${s.refused} (${Object.entries(s.refusedBy).map(([k, n]) => `${k} ${n}`).join(', ')})` : '';
-  return `stopped; wrote ${s.written} records to ${target}${refused}`;
+  const others = Object.entries(s.byInput ?? {}).some(([name, n]) => name !== 'tcp' && n.received > 0);
+  const byInput = others
+    ? `; received ${Object.entries(s.byInput ?? {}).map(([name, n]) => `${name} ${n.received}${n.refused > 0 ? ` (${n.refused} refused)` : ''}`).join(', ')}`
+    : '';
+  return `stopped; wrote ${s.written} records to ${target}${refused}${byInput}`;
 }
 
 /** Runs `stop` once, however often it is asked for; `done` resolves with its result. */

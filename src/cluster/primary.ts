@@ -19,6 +19,7 @@ import { formatAddress, listen, stopAccepting } from '../listen';
 import { refuseConnection, type RunningServer } from '../server';
 import type { ToPrimary, ToWorker, WorkerConfig } from './messages';
 import { ServerError } from '../options';
+import { startOtherInputs, summaryCounts, type OtherInputs } from '../input/inputs';
 
 /** How long after the drain timeout a worker may take to send its last batch before it is killed. */
 const WORKER_EXIT_GRACE_MS = 5000;
@@ -128,9 +129,13 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
   });
 
   let address: AddressInfo;
+  let others: OtherInputs;
   try {
     address = await listen(server, o.host, o.port);
+    // UDP and HTTP are served here, in the primary, straight into the writer's sink (see input/inputs.ts).
+    others = await startOtherInputs(o, address, sink, reporter, (r) => writer.reject(r));
   } catch (err) {
+    server.close();
     stopping = true;
     // They have served nothing yet; a signal they would turn into a stop request is not wanted here.
     for (const { worker } of states.values()) worker.process.kill('SIGKILL');
@@ -138,9 +143,12 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
     throw err;
   }
   reporter.info(`listening on ${formatAddress(address)}, writing ${sink.path}, multithreaded with ${o.workers} workers`);
+  const also = others.describe();
+  if (also !== null) reporter.info(`also listening on ${also}`);
 
   const stopper = stopOnce(async (fatal?: string) => {
     reporter.info(`stopping: ${openConnections} connections open, draining for up to ${o.drainTimeout} ms`);
+    const othersStopped = others.stop(o.drainTimeout);
     await stopAccepting(server, () => lastAccept);
     stopping = true;
     await Promise.all(
@@ -165,8 +173,9 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
           }),
       ),
     );
+    await othersStopped;
     const written = await writer.close();
-    const summary: ServerSummary = { written, received: stats.received, refused: stats.refused, refusedBy: stats.refusedBy, fatal };
+    const summary: ServerSummary = { written, ...summaryCounts(stats, others), fatal };
     reporter.info(summaryLine(summary, writer.path));
     return summary;
   });

@@ -25,6 +25,8 @@ export interface InputStats {
 /** A refused frame as kept in the rejects file: `frame` is its payload (or what arrived of it) in base64. */
 export interface RejectedFrame {
   client: string;
+  /** The input it came by, when not TCP. */
+  input?: 'udp' | 'http';
   reason: string;
   detail: string;
   length?: number;

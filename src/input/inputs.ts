@@ -1,0 +1,100 @@
+/**
+ * The inputs besides TCP: UDP for DatagramHandler and HTTP for HTTPHandler. The process that writes the file
+ * runs them (the single process, or the primary in multithreaded mode), each with its own line maker, and
+ * their lines go straight to the writer's sink. Workers serve TCP connections only.
+ */
+import type { AddressInfo } from 'node:net';
+import { DatagramInput } from './udp';
+import { HttpInput } from './http';
+import { admitAll, type Admit } from './admit';
+import { addStats } from '../writer';
+import { newInputStats, type InputStats } from './tcp';
+import { formatAddress } from '../listen';
+import { makeLineMaker } from '../record';
+import { makeFormLineMaker } from '../form-record';
+import type { OnReject } from './refusals';
+import type { EntrySink } from '../sink/sink';
+import type { Reporter } from '../report';
+import type { ServerOptions } from '../options';
+import type { ServerSummary } from '../writer';
+
+export interface OtherInputs {
+  readonly udp: DatagramInput | null;
+  readonly http: HttpInput | null;
+  /** What they listen on, for the start ("udp 127.0.0.1:9020 (…), http://127.0.0.1:8080/log"); null if none. */
+  describe(): string | null;
+  /** Stops both: the UDP socket once quiet, the HTTP requests under way within `drainTimeout` ms. */
+  stop(drainTimeout: number): Promise<void>;
+}
+
+/**
+ * Binds UDP at the TCP listener's address and port (unless `udp` is off) and HTTP at `httpPort` (if set).
+ * `admit` is asked about every datagram's and request's address.
+ */
+export async function startOtherInputs(
+  o: ServerOptions,
+  tcp: AddressInfo,
+  sink: EntrySink,
+  reporter: Reporter,
+  onReject: OnReject,
+  admit: Admit = admitAll,
+): Promise<OtherInputs> {
+  let udp: DatagramInput | null = null;
+  let http: HttpInput | null = null;
+  if (o.udp) {
+    udp = await DatagramInput.bind(tcp.address, tcp.port, tcp.family, {
+      makeLine: makeLineMaker(o),
+      sink,
+      maxFrame: o.maxFrame,
+      maxBuffer: o.maxBuffer,
+      recvBuffer: o.udpBuffer,
+      reporter,
+      onReject,
+      admit,
+    });
+  }
+  if (o.httpPort !== undefined) {
+    try {
+      http = await HttpInput.listen(o.host, o.httpPort, {
+        makeLine: makeFormLineMaker(o),
+        sink,
+        path: o.httpPath,
+        auth: o.httpAuth,
+        maxFrame: o.maxFrame,
+        maxConnections: o.maxConnections,
+        reporter,
+        onReject,
+        admit,
+      });
+    } catch (err) {
+      await udp?.close(0, 0);
+      throw err;
+    }
+  }
+  return {
+    udp,
+    http,
+    describe() {
+      const parts: string[] = [];
+      if (udp) parts.push(udp.describe());
+      if (http) parts.push(`http://${formatAddress(http.address)}${o.httpPath}${o.httpAuth !== undefined ? ' (Basic auth)' : ''}`);
+      return parts.length > 0 ? parts.join(', ') : null;
+    },
+    async stop(drainTimeout) {
+      await Promise.all([udp?.close(), http?.close(drainTimeout)]);
+    },
+  };
+}
+
+/** The summary's counts: the TCP input's `tcp` plus the other inputs', with a breakdown by input. */
+export function summaryCounts(tcp: InputStats, other: OtherInputs): Pick<ServerSummary, 'received' | 'refused' | 'refusedBy' | 'byInput'> {
+  const all = newInputStats();
+  addStats(all, tcp);
+  const byInput: NonNullable<ServerSummary['byInput']> = { tcp: { received: tcp.received, refused: tcp.refused } };
+  for (const [name, input] of [['udp', other.udp], ['http', other.http]] as const) {
+    if (input === null) continue;
+    addStats(all, input.stats);
+    byInput[name] = { received: input.stats.received, refused: input.stats.refused };
+  }
+  return { received: all.received, refused: all.refused, refusedBy: all.refusedBy, byInput };
+}
