@@ -7,9 +7,11 @@
  *   node --import tsx scripts/bench-inputs.ts --input http --method POST --clients 4 --count 2000
  *   node --import tsx scripts/bench-inputs.ts --input udp --count 100000 --rate 40000   (each client at most 40k/s)
  *   node --import tsx scripts/bench-inputs.ts --input udp --node-blast 200000   (pre-made frames from one Node socket)
+ *   node --import tsx scripts/bench-inputs.ts --input http --node-blast 50000  (POSTs over 8 keep-alive connections)
  */
 import { spawn } from 'node:child_process';
 import * as dgram from 'node:dgram';
+import * as http from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, statSync, openSync, readSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -92,6 +94,36 @@ async function nodeBlast(port: number, count: number): Promise<{ sent: number; e
   return { sent: count - errors, errors, seconds };
 }
 
+/** `count` POSTs of a typical HTTPHandler form, 8 at a time over keep-alive connections. */
+async function httpBlast(port: number, count: number): Promise<{ sent: number; errors: number; seconds: number }> {
+  const body = new URLSearchParams({
+    name: 'bench.inputs', msg: 'Processing item %d', args: '(42,)', levelname: 'INFO', levelno: '20', pathname: '/srv/app/main.py',
+    filename: 'main.py', module: 'main', exc_info: 'None', exc_text: 'None', stack_info: 'None', lineno: '36', funcName: 'handle',
+    created: '1700000000.123456', msecs: '123.0', relativeCreated: '12.5', thread: '140085528271744', threadName: 'MainThread',
+    processName: 'MainProcess', process: '7160', user_id: '1234', operation: 'process_item',
+  }).toString();
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  let next = 0;
+  let errors = 0;
+  const t0 = performance.now();
+  const worker = async () => {
+    while (next < count) {
+      next++;
+      await new Promise<void>((r) => {
+        const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/log', agent, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } }, (res) => {
+          if (res.statusCode !== 200) errors++;
+          res.resume().on('end', r);
+        });
+        req.on('error', () => (errors++, r()));
+        req.end(body);
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  agent.destroy();
+  return { sent: count - errors, errors, seconds: (performance.now() - t0) / 1000 };
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-inputs-'));
   const target = join(dir, 'logs.jsonl');
@@ -109,7 +141,7 @@ async function main(): Promise<void> {
     const counter = new LineCounter(target);
     const t0 = performance.now();
     const runs = a['node-blast']
-      ? [nodeBlast(server.port, Number(a['node-blast']))]
+      ? [a.input === 'udp' ? nodeBlast(server.port, Number(a['node-blast'])) : httpBlast(Number(httpPort), Number(a['node-blast']))]
       : Array.from({ length: clients }, () =>
           runClient([
             ...(a.input === 'udp' ? ['udp', '127.0.0.1', String(server.port), String(count)] : ['http', `127.0.0.1:${httpPort}`, '/log', a.method!, String(count)]),
