@@ -79,15 +79,17 @@ export class DatagramInput {
     return this.socket.address();
   }
 
-  /** The receive buffer the kernel granted (Linux reports twice the bytes asked for, its bookkeeping included). */
+  /** The receive buffer the kernel granted, in the bytes asked for (Linux reports twice that, its bookkeeping
+   * included, and caps it at net.core.rmem_max). */
   get recvBufferSize(): number {
-    return this.socket.getRecvBufferSize();
+    const reported = this.socket.getRecvBufferSize();
+    return process.platform === 'linux' ? reported / 2 : reported;
   }
 
-  /** "udp 127.0.0.1:9020 (receive buffer 8388608 bytes)", with a hint when the kernel granted less than asked. */
+  /** "udp 127.0.0.1:9020 (receive buffer 4194304 bytes)", with a hint when the kernel granted less than asked. */
   describe(): string {
     const got = this.recvBufferSize;
-    const capped = got < this.o.recvBuffer ? `; ${this.o.recvBuffer} asked, capped by net.core.rmem_max: raise it with sysctl -w net.core.rmem_max=${this.o.recvBuffer}` : '';
+    const capped = got < this.o.recvBuffer ? `, not the ${this.o.recvBuffer} asked: raise net.core.rmem_max (sysctl -w net.core.rmem_max=${this.o.recvBuffer})` : '';
     return `udp ${formatAddress(this.address)} (receive buffer ${got} bytes${capped})`;
   }
 
