@@ -124,6 +124,13 @@ async function httpBlast(port: number, count: number): Promise<{ sent: number; e
   return { sent: count - errors, errors, seconds: (performance.now() - t0) / 1000 };
 }
 
+/** User + system CPU seconds of one process so far (/proc/PID/stat fields 14 and 15, in clock ticks). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-inputs-'));
   const target = join(dir, 'logs.jsonl');
@@ -139,6 +146,7 @@ async function main(): Promise<void> {
     const clients = Number(a.clients);
     const count = Number(a.count);
     const counter = new LineCounter(target);
+    const cpuAtStart = cpuSeconds(server.pid); // start-up and warm-up left out
     const t0 = performance.now();
     const runs = a['node-blast']
       ? [a.input === 'udp' ? nodeBlast(server.port, Number(a['node-blast'])) : httpBlast(Number(httpPort), Number(a['node-blast']))]
@@ -164,6 +172,7 @@ async function main(): Promise<void> {
     }
     if (last === sent) doneAt = lastAt;
     const seconds = (doneAt - t0) / 1000;
+    const cpu = cpuSeconds(server.pid) - cpuAtStart;
     const stop = await stopServer(server, 30_000);
     const written = counter.poll();
     const sendRate = results.map((r) => Math.round(r.sent / r.seconds));
@@ -171,7 +180,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `${label}, ${a.mode}: sent ${sent} (handler errors ${results.reduce((n, r) => n + r.errors, 0)}), written ${written}, lost ${sent - written} ` +
         `(${((100 * (sent - written)) / Math.max(1, sent)).toFixed(2)}%); ${Math.round(written / seconds)} records/s end to end; ` +
-        `client send rates ${sendRate.join(', ')}/s\n  ${stop.stopLine ?? '(no stop line)'}\n  ${also?.[1] ?? ''}\n`,
+        `client send rates ${sendRate.join(', ')}/s; server (primary) CPU ${cpu.toFixed(2)} s, ${((cpu * 1e6) / Math.max(1, written)).toFixed(1)} µs/record\n  ${stop.stopLine ?? '(no stop line)'}\n  ${also?.[1] ?? ''}\n`,
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
