@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
 import * as http from 'node:http';
 import { join } from 'node:path';
-import { MODES, PYTHON_DIR, assertBuilt, frame, python, readLines, sleep, stackLines, startCli, tempDir, waitForLines, within, type Exit, type Mode, type ServerHandle } from './helpers';
+import { MODES, PYTHON_DIR, assertBuilt, frame, python, readLines, runCli, sleep, stackLines, startCli, tempDir, waitForLines, within, type Exit, type Mode, type ServerHandle } from './helpers';
 import { b64, goodCase, refusedCase } from './fixtures';
 
 assertBuilt();
@@ -278,6 +278,26 @@ describe('switching inputs off and on', () => {
       assert.deepEqual(await readLines(target), []);
     }
   });
+
+  for (const mode of MODES) {
+    test(`${mode.name}: the UDP port already taken: one line, exit 1, the TCP port and the target let go`, async (t) => {
+      const dir = await tempDir(t);
+      const taken = dgram.createSocket('udp4');
+      await new Promise<void>((r) => taken.bind(0, '127.0.0.1', () => r()));
+      t.after(() => taken.close());
+      const port = taken.address().port;
+      const args = ['--host', '127.0.0.1', '--port', String(port), '--target', join(dir, 'x.jsonl')];
+      if (mode.multithreaded) args.push('--multithreaded', '--workers', '2');
+      const r = await runCli(args, { timeoutMs: 20_000 });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^log-server: cannot listen on udp 127\\.0\\.0\\.1:${port}: the address is already in use`, 'm'));
+      assert.deepEqual(stackLines(r.stderr), []);
+      // Nothing left holding the port or the lock: a server with --no-udp starts on it at once.
+      const again = await startCli(t, { target: join(dir, 'x.jsonl'), rawArgs: [...args.slice(0, 6), '--no-udp'] });
+      assert.equal(again.port, port);
+      assertStopped(await again.stop('SIGTERM'), 0);
+    });
+  }
 
   test('bad values: --http-port equal to --port, a path without /, auth without a colon', async (t) => {
     const dir = await tempDir(t);
