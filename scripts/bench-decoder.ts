@@ -24,8 +24,17 @@ interface Build {
 
 function load(dist: string): Build {
   const { makeLineMaker } = require(resolve(dist, 'record.js'));
-  const { LineBuffer } = require(resolve(dist, 'line-buffer.js'));
-  return { dist, make: makeLineMaker({ utc: false, maxEntry: 16 * 1024 * 1024 }), out: new LineBuffer(), samples: [] };
+  const maker = makeLineMaker({ utc: false, maxEntry: 16 * 1024 * 1024 });
+  if (existsSync(resolve(dist, 'line-buffer.js'))) {
+    const { LineBuffer } = require(resolve(dist, 'line-buffer.js'));
+    return { dist, make: maker, out: new LineBuffer(), samples: [] };
+  }
+  // Early builds made each line as a string: it is encoded here, as their writer did.
+  const out = { bytes: Buffer.allocUnsafe(1024 * 1024), length: 0, take: () => out.bytes.subarray(0, (out.length = 0)) };
+  const make = (payload: Buffer) => {
+    out.length += out.bytes.write(maker(payload) + '\n', out.length);
+  };
+  return { dist, make, out, samples: [] };
 }
 
 function main(): void {
