@@ -72,7 +72,7 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
     await stopAccepting(server, () => lastAccept);
     await connections.drain(o.drainTimeout);
     await othersStopped;
-    const summary: ServerSummary = { written: await writer.close(), ...summaryCounts(connections.stats, others), fatal };
+    const summary: ServerSummary = { written: await writer.close(), ...summaryCounts(connections.stats, others), rejectsDropped: writer.rejectsDropped, fatal };
     reporter.info(summaryLine(summary, writer.path));
     return summary;
   });

@@ -175,7 +175,7 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
     );
     await othersStopped;
     const written = await writer.close();
-    const summary: ServerSummary = { written, ...summaryCounts(stats, others), fatal };
+    const summary: ServerSummary = { written, ...summaryCounts(stats, others), rejectsDropped: writer.rejectsDropped, fatal };
     reporter.info(summaryLine(summary, writer.path));
     return summary;
   });
