@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
 import * as http from 'node:http';
 import { join } from 'node:path';
-import { MODES, PYTHON_DIR, assertBuilt, frame, python, readLines, runCli, sleep, stackLines, startCli, tempDir, waitForLines, within, type Exit, type Mode, type ServerHandle } from './helpers';
+import { MODES, PYTHON_DIR, assertBuilt, connect, endSocket, frame, python, readLines, runCli, sleep, stackLines, startCli, tempDir, waitForLines, within, type Exit, type Mode, type ServerHandle } from './helpers';
 import { b64, goodCase, refusedCase } from './fixtures';
 
 assertBuilt();
@@ -222,7 +222,7 @@ function inputs(mode: Mode) {
 for (const mode of MODES) describe(mode.name, () => inputs(mode));
 
 describe('HTTP requests that are not records', () => {
-  test('404, 405, 415, 400, 413 and 431, each with its reason; counted, reported and kept', async (t) => {
+  test('404, 405, 415, 400, 413, 431 and cut requests, each with its reason; counted, reported and kept', async (t) => {
     const dir = await tempDir(t);
     const target = join(dir, 'logs.jsonl');
     const rejects = join(dir, 'rejects.jsonl');
@@ -247,6 +247,16 @@ describe('HTTP requests that are not records', () => {
     }
     assert.equal((await post(record)).status, 200);
     assert.equal((await request(port, 'GET', `/log?${record}`)).status, 200);
+    // A client that goes away in the middle of its body.
+    const cut = await connect(t, port);
+    cut.write(`POST /log HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ncreated=1&msg=cu`);
+    await sleep(100);
+    await endSocket(cut);
+    const cutInHeaders = await connect(t, port);
+    cutInHeaders.write('POST /log HTTP/1.1\r\nHost: x\r\nContent-Le');
+    await sleep(100);
+    await endSocket(cutInHeaders);
+    await sleep(100);
     const exit = await server.stop('SIGTERM');
     const lines = await readLines(target);
     assert.equal(lines.length, 2);
@@ -258,7 +268,10 @@ describe('HTTP requests that are not records', () => {
     assertStopped(exit, 2);
     assert.match(exit.stderr, /^log-server: refused a request from 127\.0\.0\.1:\d+ \(not-found\): GET \/other: records are taken at \/log only$/m);
     const kept = (await readLines(rejects)).map((l) => JSON.parse(l) as Record<string, unknown>);
-    assert.deepEqual(kept.map((k) => [k.input, k.reason]).sort(), cases.map(([, , reason]) => ['http', reason]).sort());
+    assert.deepEqual(kept.map((k) => [k.input, k.reason]).sort(), [...cases.map(([, , reason]) => ['http', reason]), ['http', 'truncated-frame'], ['http', 'truncated-frame']].sort());
+    const truncated = kept.find((k) => k.reason === 'truncated-frame' && k.frame !== undefined);
+    assert.equal(truncated?.length, 100);
+    assert.equal(Buffer.from(String(truncated?.frame), 'base64').toString(), 'created=1&msg=cu');
     const noCreated = kept.find((k) => k.reason === 'bad-created');
     assert.equal(Buffer.from(String(noCreated?.frame), 'base64').toString(), form({ msg: 'no created' }));
   });

@@ -49,8 +49,9 @@ export class HttpInput {
   /** Answers waiting for the sink's 'drain'. */
   private held: (() => void)[] = [];
   private sinkFull = false;
-  /** Requests not yet answered. */
+  /** Requests not yet answered, and their sockets. */
   private readonly busy = new Set<http.ServerResponse>();
+  private readonly busySockets = new WeakSet<Socket>();
   private lastAccept = 0;
 
   private constructor(
@@ -83,7 +84,11 @@ export class HttpInput {
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.stats.received++;
     this.busy.add(res);
-    res.on('close', () => this.busy.delete(res));
+    this.busySockets.add(req.socket);
+    res.on('close', () => {
+      this.busy.delete(res);
+      this.busySockets.delete(req.socket);
+    });
     const client = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -171,6 +176,15 @@ export class HttpInput {
 
   /** Not HTTP, or headers over the limit: Node could not parse the request. */
   private clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    if (err.code === 'HPE_INVALID_EOF_STATE') {
+      // The client went away inside a request: within its body, the request's own 'close' reports it.
+      if (!this.busySockets.has(socket)) {
+        this.stats.received++;
+        refuse(this.stats, this.o.reporter, this.o.onReject, 'a request', { client: `${socket.remoteAddress}:${socket.remotePort}`, input: 'http', reason: 'truncated-frame', detail: 'the client went away inside the request line or headers' });
+      }
+      socket.destroy();
+      return;
+    }
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
