@@ -148,6 +148,18 @@ function inputs(mode: Mode) {
     );
   });
 
+  test('UDP: a record of 64,000 characters, near the datagram limit, lands whole', async (t) => {
+    const dir = await tempDir(t);
+    const target = join(dir, 'logs.jsonl');
+    const server = await serve(t, target);
+    await python([OTHER, 'udp-big', '127.0.0.1', String(server.port), '64000']);
+    await waitForLines(target, 1);
+    const exit = await server.stop('SIGTERM');
+    const lines = await readLines(target);
+    assert.equal((JSON.parse(lines[0]) as { message: string }).message, 'x'.repeat(64000));
+    assertStopped(exit, 1);
+  });
+
   test('HTTP: GET from the stock HTTPHandler and POST from the README MergedHTTPHandler, lines as the rules say', async (t) => {
     const dir = await tempDir(t);
     const target = join(dir, 'logs.jsonl');

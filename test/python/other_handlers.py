@@ -9,6 +9,8 @@ ends the process with exit code 3.
     other_handlers.py udp-burst HOST PORT COUNT BATCH PAUSE_MS
         COUNT records "udp record I" (extra seq=I) through one DatagramHandler, pausing PAUSE_MS after every
         BATCH records (BATCH 0: no pause).
+    other_handlers.py udp-big HOST PORT SIZE
+        one record whose message is SIZE characters "x" through a DatagramHandler.
     other_handlers.py http HOST:PORT PATH METHOD RECORDS EXPECTED [--auth USER:PASSWORD] [--merged]
         RECORDS is `kinds` (records of many shapes) or a count of plain records; the line log-server must write
         for each (computed here from what HTTPHandler sends) to EXPECTED (`-`: none). --merged uses the
@@ -81,6 +83,13 @@ def cmd_udp_burst(host, port, count, batch, pause_ms):
         log.info("udp record %d", i, extra={"seq": i})
     h.close()
     print(h.sent)
+
+
+def cmd_udp_big(host, port, size):
+    h = CheckedDatagramHandler(host, int(port))
+    log = send_records.make_logger("udp.big", h)
+    log.info("x" * int(size))
+    h.close()
 
 
 # What log-server does with the text HTTPHandler sends (README "Other Python handlers"), written again here.
@@ -186,7 +195,7 @@ def cmd_http(hostport, path, method, records, expected_path, *flags):
     print(json.dumps(dict(statuses)))
 
 
-COMMANDS = {"dual": cmd_dual, "udp-burst": cmd_udp_burst, "http": cmd_http}
+COMMANDS = {"dual": cmd_dual, "udp-burst": cmd_udp_burst, "udp-big": cmd_udp_big, "http": cmd_http}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
