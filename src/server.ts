@@ -11,6 +11,7 @@ import { makeLineMaker } from './record';
 import { Writer, stopOnce, summaryLine, type ServerSummary } from './writer';
 import { formatAddress, listen, stopAccepting } from './listen';
 import { startMultithreaded } from './cluster/primary';
+import { admitAll } from './input/admit';
 import { startOtherInputs, summaryCounts, type OtherInputs } from './input/inputs';
 
 export interface RunningServer {
@@ -57,7 +58,8 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
   let others: OtherInputs;
   try {
     address = await listen(server, o.host, o.port);
-    others = await startOtherInputs(o, address, writer.sink, reporter, (r) => writer.reject(r));
+    // admitAll: where an address allow-list plugs in (a function of the client's IP address).
+    others = await startOtherInputs(o, address, writer.sink, reporter, (r) => writer.reject(r), admitAll);
   } catch (err) {
     server.close();
     await writer.close();

@@ -19,6 +19,7 @@ import { formatAddress, listen, stopAccepting } from '../listen';
 import { refuseConnection, type RunningServer } from '../server';
 import type { ToPrimary, ToWorker, WorkerConfig } from './messages';
 import { ServerError } from '../options';
+import { admitAll } from '../input/admit';
 import { startOtherInputs, summaryCounts, type OtherInputs } from '../input/inputs';
 
 /** How long after the drain timeout a worker may take to send its last batch before it is killed. */
@@ -133,7 +134,8 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
   try {
     address = await listen(server, o.host, o.port);
     // UDP and HTTP are served here, in the primary, straight into the writer's sink (see input/inputs.ts).
-    others = await startOtherInputs(o, address, sink, reporter, (r) => writer.reject(r));
+    // admitAll: where an address allow-list plugs in (a function of the client's IP address).
+    others = await startOtherInputs(o, address, sink, reporter, (r) => writer.reject(r), admitAll);
   } catch (err) {
     server.close();
     stopping = true;
