@@ -9,10 +9,10 @@ import { streamReporter, type Reporter } from './report';
 import { ConnectionSet } from './input/tcp';
 import { makeLineMaker } from './record';
 import { Writer, stopOnce, summaryLine, type ServerSummary } from './writer';
-import { formatAddress, listen, stopAccepting } from './listen';
+import { formatAddress, stopAccepting } from './listen';
 import { startMultithreaded } from './cluster/primary';
 import { admitAll } from './input/admit';
-import { startOtherInputs, summaryCounts, type OtherInputs } from './input/inputs';
+import { listenWithOtherInputs, startOtherInputs, summaryCounts, type OtherInputs } from './input/inputs';
 
 export interface RunningServer {
   /** Where the server listens (the real port when started with port 0). */
@@ -57,9 +57,8 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
   let address: AddressInfo;
   let others: OtherInputs;
   try {
-    address = await listen(server, o.host, o.port);
     // admitAll: where an address allow-list plugs in (a function of the client's IP address).
-    others = await startOtherInputs(o, address, writer.sink, reporter, (r) => writer.reject(r), admitAll);
+    ({ address, others } = await listenWithOtherInputs(server, o, (tcp) => startOtherInputs(o, tcp, writer.sink, reporter, (r) => writer.reject(r), admitAll)));
   } catch (err) {
     server.close();
     await writer.close();

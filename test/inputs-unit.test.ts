@@ -12,6 +12,9 @@ import { DatagramInput, type DatagramInputOptions } from '../src/input/udp';
 import { HttpInput, type HttpInputOptions } from '../src/input/http';
 import { makeFormLineMaker, numberFrom } from '../src/form-record';
 import { makeLineMaker } from '../src/record';
+import * as net from 'node:net';
+import { listenWithOtherInputs, startOtherInputs } from '../src/input/inputs';
+import { resolveOptions } from '../src/options';
 import { LineBuffer } from '../src/line-buffer';
 import { PyFloat, PyInt, RefusedRecord } from '../src/pickle/values';
 import { silentReporter } from '../src/report';
@@ -181,6 +184,24 @@ h.close()`;
     assert.match(rejected[0].client, /^127\.0\.0\.1:\d+$/);
     assert.equal(sink.lines.length, 0);
   });
+});
+
+test('with port 0, a TCP port whose number is taken for UDP is given up for another one', async (t) => {
+  const o = resolveOptions({ host: '127.0.0.1', port: 0, reporter: silentReporter });
+  const server = net.createServer();
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const taken = dgram.createSocket('udp4');
+  t.after(() => taken.close());
+  const tried: number[] = [];
+  const { address, others } = await listenWithOtherInputs(server, o, async (tcp) => {
+    tried.push(tcp.port);
+    if (tried.length === 1) await new Promise<void>((r) => taken.bind(tcp.port, '127.0.0.1', () => r()));
+    return startOtherInputs(o, tcp, new TestSink(), silentReporter, null);
+  });
+  t.after(() => others.stop(0));
+  assert.equal(tried.length, 2);
+  assert.notEqual(address.port, tried[0]);
+  assert.equal(others.udp?.address.port, address.port);
 });
 
 function httpOptions(sink: EntrySink, more: Partial<HttpInputOptions> = {}): HttpInputOptions {

@@ -15,12 +15,12 @@ import type { ServerOptions } from '../options';
 import type { Reporter } from '../report';
 import { newInputStats } from '../input/tcp';
 import { addStats, stopOnce, summaryLine, Writer, type ServerSummary } from '../writer';
-import { formatAddress, listen, stopAccepting } from '../listen';
+import { formatAddress, stopAccepting } from '../listen';
 import { refuseConnection, type RunningServer } from '../server';
 import type { ToPrimary, ToWorker, WorkerConfig } from './messages';
 import { ServerError } from '../options';
 import { admitAll } from '../input/admit';
-import { startOtherInputs, summaryCounts, type OtherInputs } from '../input/inputs';
+import { listenWithOtherInputs, startOtherInputs, summaryCounts, type OtherInputs } from '../input/inputs';
 
 /** How long after the drain timeout a worker may take to send its last batch before it is killed. */
 const WORKER_EXIT_GRACE_MS = 5000;
@@ -132,10 +132,9 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
   let address: AddressInfo;
   let others: OtherInputs;
   try {
-    address = await listen(server, o.host, o.port);
     // UDP and HTTP are served here, in the primary, straight into the writer's sink (see input/inputs.ts).
     // admitAll: where an address allow-list plugs in (a function of the client's IP address).
-    others = await startOtherInputs(o, address, sink, reporter, (r) => writer.reject(r), admitAll);
+    ({ address, others } = await listenWithOtherInputs(server, o, (tcp) => startOtherInputs(o, tcp, sink, reporter, (r) => writer.reject(r), admitAll)));
   } catch (err) {
     server.close();
     stopping = true;

@@ -4,12 +4,13 @@
  * their lines go straight to the writer's sink. Workers serve TCP connections only.
  */
 import type { AddressInfo } from 'node:net';
-import { DatagramInput } from './udp';
+import type { Server } from 'node:net';
+import { DatagramInput, UDP_PORT_TAKEN } from './udp';
 import { HttpInput } from './http';
 import { admitAll, type Admit } from './admit';
 import { addStats } from '../writer';
 import { newInputStats, type InputStats } from './tcp';
-import { formatAddress } from '../listen';
+import { formatAddress, listen } from '../listen';
 import { makeLineMaker } from '../record';
 import { makeFormLineMaker } from '../form-record';
 import type { OnReject } from './refusals';
@@ -84,6 +85,26 @@ export async function startOtherInputs(
       await Promise.all([udp?.close(), http?.close(drainTimeout)]);
     },
   };
+}
+
+/**
+ * Listens on TCP, then starts the other inputs there. With `--port 0` the kernel picks a free TCP port, whose
+ * number may be taken for UDP: then another port is tried (up to 5 times).
+ */
+export async function listenWithOtherInputs(
+  server: Server,
+  o: ServerOptions,
+  start: (tcp: AddressInfo) => Promise<OtherInputs>,
+): Promise<{ address: AddressInfo; others: OtherInputs }> {
+  for (let attempt = 1; ; attempt++) {
+    const address = await listen(server, o.host, o.port);
+    try {
+      return { address, others: await start(address) };
+    } catch (err) {
+      if (o.port !== 0 || attempt >= 5 || !UDP_PORT_TAKEN.has(err as Error)) throw err;
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }
 }
 
 /** The summary's counts: the TCP input's `tcp` plus the other inputs', with a breakdown by input. */

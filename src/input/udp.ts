@@ -36,6 +36,9 @@ export interface DatagramInputOptions {
   admit: Admit;
 }
 
+/** Bind failures because the UDP port is taken (with --port 0 the server tries another port). */
+export const UDP_PORT_TAKEN = new WeakSet<Error>();
+
 export class DatagramInput {
   readonly stats = newInputStats();
   private readonly lines = new LineBuffer();
@@ -66,7 +69,9 @@ export class DatagramInput {
     return new Promise((resolve, reject) => {
       socket.once('error', (err: NodeJS.ErrnoException) => {
         socket.close();
-        reject(listenError(`udp ${host}:${port}`, err));
+        const failure = listenError(`udp ${host}:${port}`, err);
+        if (err.code === 'EADDRINUSE') UDP_PORT_TAKEN.add(failure);
+        reject(failure);
       });
       socket.bind({ address: host, port, exclusive: true }, () => {
         socket.removeAllListeners('error');
