@@ -32,6 +32,8 @@ async function main(argv: string[]): Promise<number> {
       'drain-timeout': { type: 'number', default: DEFAULTS.drainTimeout, describe: 'on stop, ms open connections may keep sending' },
       'max-buffer': { type: 'number', default: DEFAULTS.maxBuffer, describe: 'bytes of lines held while the disk is slow or failing; past it, clients are paused' },
       rejects: { type: 'string', describe: 'file to keep every refused frame in (JSON lines, raw frame in base64)' },
+      'metrics-port': { type: 'number', describe: 'serve /metrics (Prometheus) and /healthz over HTTP on this port of --host [default: off]' },
+      allow: { type: 'string', array: true, describe: 'accept connections only from this network (CIDR, IPv4 or IPv6; repeatable) [default: any]' },
     })
     .env('LOG_SERVER')
     .strict()
@@ -60,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
     drainTimeout: parsed['drain-timeout'],
     maxBuffer: parsed['max-buffer'],
     rejects: parsed.rejects,
+    metricsPort: parsed['metrics-port'],
+    allow: parsed.allow,
   });
   return summary.fatal ? 1 : 0;
 }

@@ -3,6 +3,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { Reporter } from './report';
+import { parseAllowList } from './access';
 
 export interface ServerOptions {
   /** Address to listen on. Default 127.0.0.1 (loopback only). */
@@ -29,11 +30,15 @@ export interface ServerOptions {
   maxBuffer: number;
   /** File every refused frame is kept in (JSON lines with the raw frame in base64). Default: none. */
   rejects?: string;
+  /** Port of the HTTP endpoint serving /metrics (Prometheus text) and /healthz, on `host`. Default: none. */
+  metricsPort?: number;
+  /** Networks (CIDR, IPv4 or IPv6; a bare address is one host) allowed to connect. Default: any. */
+  allow?: string[];
   /** Where the server's own lines go. Default: stderr, rate-limited per kind. */
   reporter?: Reporter;
 }
 
-export const DEFAULTS: Omit<ServerOptions, 'reporter' | 'rejects'> = {
+export const DEFAULTS: Omit<ServerOptions, 'reporter' | 'rejects' | 'metricsPort' | 'allow'> = {
   host: '127.0.0.1',
   port: 9020,
   target: 'logs.txt',
@@ -77,5 +82,7 @@ export function resolveOptions(partial: Partial<ServerOptions>): ServerOptions {
   check(isInt(o.drainTimeout, 0), `drain-timeout must be a non-negative integer (ms), not ${String(o.drainTimeout)}`);
   check(isInt(o.maxBuffer, 1024 * 1024), `max-buffer must be an integer of at least 1 MiB, not ${String(o.maxBuffer)}`);
   check(o.rejects === undefined || (typeof o.rejects === 'string' && o.rejects.length > 0), 'rejects must be a file path');
+  check(o.metricsPort === undefined || isInt(o.metricsPort, 0, 65535), `metrics-port must be an integer from 0 to 65535, not ${String(o.metricsPort)}`);
+  if (o.allow !== undefined) o.allow = parseAllowList(o.allow);
   return o;
 }

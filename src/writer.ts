@@ -86,6 +86,7 @@ export function addStats(into: InputStats, more: InputStats): void {
   into.received += more.received;
   into.refused += more.refused;
   into.connectionsTotal += more.connectionsTotal;
+  into.bytesIn += more.bytesIn ?? 0;
   for (const [code, n] of Object.entries(more.refusedBy)) into.refusedBy[code] = (into.refusedBy[code] ?? 0) + n;
 }
 

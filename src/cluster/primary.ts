@@ -19,6 +19,8 @@ import { formatAddress, listen, stopAccepting } from '../listen';
 import { refuseConnection, type RunningServer } from '../server';
 import type { ToPrimary, ToWorker, WorkerConfig } from './messages';
 import { ServerError } from '../options';
+import { countRefusedConnection, newServerStats, startMetrics, workerGone, type MetricsEndpoint } from '../metrics';
+import { makeAllowCheck, openToAllWarning, refuseNotAllowed } from '../access';
 
 /** How long after the drain timeout a worker may take to send its last batch before it is killed. */
 const WORKER_EXIT_GRACE_MS = 5000;
@@ -48,6 +50,7 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
   cluster.setupPrimary({ exec: join(__dirname, 'worker' + extname(self)), serialization: 'advanced', args: [] });
   const states = new Map<Worker, WorkerState>();
   const stats = newInputStats();
+  const serverStats = newServerStats();
   let stopping = false;
   let paused = false;
   let openConnections = 0;
@@ -90,15 +93,21 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
           case 'reject':
             writer.reject(msg.frame);
             break;
+          case 'stats':
+            serverStats.remote.set(worker.id, msg.inputs);
+            break;
           case 'stopped':
             addStats(stats, msg.stats);
+            serverStats.remote.set(worker.id, { tcp: msg.stats });
             break;
         }
       });
       worker.on('exit', (code, signal) => {
         states.delete(worker);
         openConnections -= state.connections;
+        workerGone(serverStats, worker.id);
         if (stopping) return;
+        serverStats.workerRestarts++;
         reporter.warn('worker-exit', `worker ${worker.process.pid} died (${signal ?? `exit code ${code}`}) with ${state.connections} connections; starting a new one`);
         setTimeout(() => {
           if (!stopping) void fork();
@@ -110,14 +119,20 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
   await Promise.all(Array.from({ length: o.workers }, fork));
 
   let lastAccept = 0;
+  const allowed = makeAllowCheck(o.allow);
   const server = net.createServer({ pauseOnConnect: true }, (socket) => {
     lastAccept = Date.now();
-    if (openConnections >= o.maxConnections) return refuseConnection(socket, o, reporter);
+    if (allowed !== null && !allowed(socket.remoteAddress)) return refuseNotAllowed(socket, serverStats, reporter);
+    if (openConnections >= o.maxConnections) {
+      countRefusedConnection(serverStats, 'too-many-connections');
+      return refuseConnection(socket, o, reporter);
+    }
     let best: WorkerState | undefined;
     for (const s of states.values()) {
       if (s.ready && s.worker.isConnected() && (best === undefined || s.connections < best.connections)) best = s;
     }
     if (best === undefined) {
+      countRefusedConnection(serverStats, 'no-worker');
       reporter.warn('no-worker', `no worker ready for the connection from ${socket.remoteAddress}; closing it`);
       socket.destroy();
       return;
@@ -128,18 +143,28 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
   });
 
   let address: AddressInfo;
+  let metrics: MetricsEndpoint | null = null;
+  const unhealthy = () => ([...states.values()].some((s) => s.ready && s.worker.isConnected()) ? null : 'no worker ready');
   try {
     address = await listen(server, o.host, o.port);
+    if (o.metricsPort !== undefined) {
+      metrics = await startMetrics(o.host, o.metricsPort, { stats: serverStats, sink, openConnections: () => openConnections, unhealthy }, reporter);
+    }
   } catch (err) {
+    server.close();
     stopping = true;
     // They have served nothing yet; a signal they would turn into a stop request is not wanted here.
     for (const { worker } of states.values()) worker.process.kill('SIGKILL');
     await writer.close();
     throw err;
   }
+  serverStats.listening = true;
   reporter.info(`listening on ${formatAddress(address)}, writing ${sink.path}, multithreaded with ${o.workers} workers`);
+  const warning = openToAllWarning(o.host, address.port, o.allow);
+  if (warning !== null) reporter.info(warning);
 
   const stopper = stopOnce(async (fatal?: string) => {
+    serverStats.listening = false;
     reporter.info(`stopping: ${openConnections} connections open, draining for up to ${o.drainTimeout} ms`);
     await stopAccepting(server, () => lastAccept);
     stopping = true;
@@ -166,6 +191,7 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
       ),
     );
     const written = await writer.close();
+    await metrics?.close();
     const summary: ServerSummary = { written, received: stats.received, refused: stats.refused, refusedBy: stats.refusedBy, fatal };
     reporter.info(summaryLine(summary, writer.path));
     return summary;

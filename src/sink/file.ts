@@ -31,6 +31,12 @@ const MAX_IOV = 1024;
 export class FileSink extends EventEmitter implements EntrySink {
   /** Entries written to the file so far. */
   written = 0;
+  /** Successful writev(2) calls so far. */
+  batches = 0;
+  /** Why the last write failed (e.g. "no space left on device"), or null while writes succeed. */
+  failure: string | null = null;
+  /** Called after every successful writev(2) with its duration in seconds (the write-latency histogram). */
+  onWrite: ((seconds: number) => void) | null = null;
   private fd = -1;
   private queue: Buffer[] = [];
   private queueCounts: number[] = [];
@@ -138,8 +144,12 @@ export class FileSink extends EventEmitter implements EntrySink {
     }
     this.writing = true;
     const bufs = this.current;
+    const started = process.hrtime.bigint();
     fs.writev(this.fd, bufs, (err, written) => {
       if (err) return this.retryLater(err);
+      this.batches++;
+      this.failure = null;
+      this.onWrite?.(Number(process.hrtime.bigint() - started) / 1e9);
       if (this.retryDelay > 0) {
         this.reporter.info(`writes to ${this.path} succeed again`);
         this.retryDelay = 0;
@@ -184,6 +194,7 @@ export class FileSink extends EventEmitter implements EntrySink {
   }
 
   private retryLater(err: NodeJS.ErrnoException): void {
+    this.failure = describeFsError(err);
     this.retryDelay = Math.min(this.retryDelay === 0 ? 100 : this.retryDelay * 2, 5000);
     this.reporter.warn(
       'write-error',
