@@ -65,7 +65,7 @@ export function isLoopback(host: string): boolean {
 /** The warning for a server reachable from other machines with no --allow, or null. */
 export function openToAllWarning(host: string, port: number, list: readonly string[] | undefined): string | null {
   if (isLoopback(host) || (list !== undefined && list.length > 0)) return null;
-  return `warning: listening on ${host}:${port} without --allow: any host that can reach this port can write to the log (SocketHandler has no authentication and sends records in the clear); restrict it with --allow CIDR or a firewall`;
+  return `warning: listening on ${isIP(host) === 6 ? `[${host}]` : host}:${port} without --allow: any host that can reach this port can write to the log (SocketHandler has no authentication and sends records in the clear); restrict it with --allow CIDR or a firewall`;
 }
 
 /** A connection from a network --allow does not name: closed at once, counted, and said (rate-limited). */

@@ -17,7 +17,7 @@
     operate_clients.py from SOURCE HOST PORT TAG COUNT
         A plain TCP socket bound to SOURCE (e.g. 127.0.0.2; SocketHandler cannot choose its source address)
         sends COUNT frames made by SocketHandler.makePickle, records "TAG I", then closes its side and waits
-        (bounded) for the server to close. Prints "sent COUNT".
+        (bounded) for the server to close. Prints "sent COUNT BYTES".
 
     operate_clients.py plain HOST PORT TAG COUNT
         COUNT records "TAG I" through a stock SocketHandler (drops what it cannot send; never fails). Prints
@@ -113,10 +113,13 @@ def cmd_from(source, host, port, tag, count):
     s.settimeout(5)
     s.bind((source, 0))
     s.connect((host, int(port)))
+    sent = 0
     for i in range(int(count)):
         record = logging.makeLogRecord({"name": f"from.{tag}", "msg": f"{tag} {i}", "levelno": logging.INFO,
                                         "levelname": "INFO", "tag": tag, "seq": i})
-        s.sendall(h.makePickle(record))
+        frame = h.makePickle(record)
+        s.sendall(frame)
+        sent += len(frame)
     s.shutdown(socket.SHUT_WR)
     try:
         while s.recv(4096):
@@ -124,7 +127,7 @@ def cmd_from(source, host, port, tag, count):
     except OSError:
         pass
     s.close()
-    print(f"sent {count}")
+    print(f"sent {count} {sent}")
 
 
 def cmd_plain(host, port, tag, count):
