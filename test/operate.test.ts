@@ -12,7 +12,7 @@ import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { MODES, PYTHON_DIR, python, readLines, run, runCli, sleep, startCli, tempDir, waitForLines, type ServerHandle } from './helpers';
+import { MODES, PYTHON_DIR, occupyPort, python, readLines, run, runCli, sleep, startCli, tempDir, waitForLines, type ServerHandle } from './helpers';
 import { background, waitFor } from './reliability-helpers';
 import { startServer } from '../src/server';
 import type { Reporter } from '../src/report';
@@ -122,6 +122,20 @@ for (const mode of MODES) {
     });
   });
 }
+
+describe('--metrics-port in use', () => {
+  for (const mode of MODES) {
+    test(`${mode.name}: one line and exit 1`, async (t) => {
+      const dir = await tempDir(t);
+      const target = join(dir, 'logs.jsonl');
+      const busy = await occupyPort(t);
+      const args = ['--port', '0', '--target', target, '--metrics-port', String(busy), ...(mode.multithreaded ? ['--multithreaded', '--workers', '2'] : [])];
+      const r = await runCli(args);
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr, `log-server: metrics: cannot listen on 127.0.0.1:${busy}: the address is already in use (is another server running?)\n`);
+    });
+  }
+});
 
 /** A tmpfs of `size` mounted in a fresh directory; `beforeUnmount` runs first at cleanup. */
 async function smallFs(t: TestContext, size: string, beforeUnmount: () => Promise<void>): Promise<string> {
