@@ -19,7 +19,6 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { newInputStats, type InputStats } from './input/tcp';
 import { addStats } from './writer';
 import type { FileSink } from './sink/file';
-import type { Reporter } from './report';
 import { listen, formatAddress } from './listen';
 import { ServerError } from './options';
 
@@ -191,6 +190,8 @@ export function makeRegistry(source: MetricsSource): Registry {
 
 export interface MetricsEndpoint {
   readonly address: AddressInfo;
+  /** The line that says where it listens (printed after the server's own "listening" line). */
+  readonly line: string;
   close(): Promise<void>;
 }
 
@@ -198,7 +199,7 @@ export interface MetricsEndpoint {
  * Serves GET /metrics (Prometheus text) and GET /healthz (200 "ok", or 503 with the reason) on host:port.
  * Throws ServerError if it cannot listen.
  */
-export async function startMetrics(host: string, port: number, source: MetricsSource, reporter: Reporter): Promise<MetricsEndpoint> {
+export async function startMetrics(host: string, port: number, source: MetricsSource): Promise<MetricsEndpoint> {
   const registry = makeRegistry(source);
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -226,9 +227,9 @@ export async function startMetrics(host: string, port: number, source: MetricsSo
   } catch (err) {
     throw new ServerError(`metrics: ${(err as Error).message}`);
   }
-  reporter.info(`metrics on http://${formatAddress(address)}/metrics, health on /healthz`);
   return {
     address,
+    line: `metrics on http://${formatAddress(address)}/metrics, health on /healthz`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

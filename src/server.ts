@@ -66,7 +66,7 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
   let metrics: MetricsEndpoint | null = null;
   try {
     address = await listen(server, o.host, o.port);
-    if (o.metricsPort !== undefined) metrics = await startMetrics(o.host, o.metricsPort, { stats, sink: writer.sink, openConnections: () => connections.size }, reporter);
+    if (o.metricsPort !== undefined) metrics = await startMetrics(o.host, o.metricsPort, { stats, sink: writer.sink, openConnections: () => connections.size });
   } catch (err) {
     server.close();
     await writer.close();
@@ -76,6 +76,7 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
   reporter.info(`listening on ${formatAddress(address)}, writing ${writer.path}, single-process`);
   const warning = openToAllWarning(o.host, address.port, o.allow);
   if (warning !== null) reporter.info(warning);
+  if (metrics !== null) reporter.info(metrics.line);
   const stop = stopOnce(async (fatal?: string) => {
     stats.listening = false;
     reporter.info(`stopping: ${connections.size} connections open, draining for up to ${o.drainTimeout} ms`);

@@ -148,7 +148,7 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
   try {
     address = await listen(server, o.host, o.port);
     if (o.metricsPort !== undefined) {
-      metrics = await startMetrics(o.host, o.metricsPort, { stats: serverStats, sink, openConnections: () => openConnections, unhealthy }, reporter);
+      metrics = await startMetrics(o.host, o.metricsPort, { stats: serverStats, sink, openConnections: () => openConnections, unhealthy });
     }
   } catch (err) {
     server.close();
@@ -162,6 +162,7 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
   reporter.info(`listening on ${formatAddress(address)}, writing ${sink.path}, multithreaded with ${o.workers} workers`);
   const warning = openToAllWarning(o.host, address.port, o.allow);
   if (warning !== null) reporter.info(warning);
+  if (metrics !== null) reporter.info(metrics.line);
 
   const stopper = stopOnce(async (fatal?: string) => {
     serverStats.listening = false;
