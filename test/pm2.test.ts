@@ -125,7 +125,7 @@ describe('pm2 (fork mode, from ecosystem.config.js)', () => {
     const pm2 = await pm2Home(t, {
       LOG_SERVER_PORT: String(port),
       LOG_SERVER_TARGET: target,
-      LOG_SERVER_WORKERS: '2',
+      LOG_SERVER_WORKERS: '6',
       LOG_SERVER_DRAIN_TIMEOUT: '3000',
     });
 
@@ -137,7 +137,7 @@ describe('pm2 (fork mode, from ecosystem.config.js)', () => {
     assert.equal(first.status, 'online');
     // wait_ready: pm2 start returned once the app said "ready", which it does only once it listens.
     assert.ok(await canConnect(port), `online, but nothing listens on ${port}`);
-    assert.equal(childPidsOf(first.pid).length, 2, 'the ecosystem file starts --multithreaded (2 workers here)');
+    assert.equal(childPidsOf(first.pid).length, 6, 'the ecosystem file starts --multithreaded (6 workers here: a start slow enough that an early "ready" would show)');
 
     // Three clients in bursts of 0.3 s every second, a third of a second apart: whenever pm2 acts, one is sending.
     const stopFile = join(dir, 'stop');
@@ -186,7 +186,7 @@ describe('pm2 (fork mode, from ecosystem.config.js)', () => {
     // pm2 logs: the server's own lines, from both runs.
     const logs = await pm2.run(['logs', 'log-server', '--nostream', '--lines', '200', '--raw'], 20_000);
     const text = logs.stdout + logs.stderr; // pm2 prints the error log's lines on its stderr
-    const listening = text.match(new RegExp(`log-server: listening on 127\\.0\\.0\\.1:${port}, writing ${target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, multithreaded with 2 workers`, 'g')) ?? [];
+    const listening = text.match(new RegExp(`log-server: listening on 127\\.0\\.0\\.1:${port}, writing ${target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, multithreaded with 6 workers`, 'g')) ?? [];
     assert.equal(listening.length, 2, `want two "listening" lines (start, reload) in pm2 logs:\n${text}`);
     const stopping = [...text.matchAll(/log-server: stopping: (\d+) connections open/g)].map((m) => Number(m[1]));
     assert.equal(stopping.length, 2, `want two "stopping" lines (reload, stop):\n${text}`);
