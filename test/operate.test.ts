@@ -2,7 +2,8 @@
  * Operating the server: /metrics and /healthz (--metrics-port), and who may connect (--allow).
  * - the counters scraped while records flow match what the clients sent, in both modes (the workers' counters
  *   reach the primary), and a replaced worker's counts stay;
- * - /healthz answers 503 with the reason while the disk is full (a real 256 KiB tmpfs), 200 again once it is not;
+ * - /healthz answers 503 with the reason while the disk is full (a real 256 KiB tmpfs), 200 again once it is not,
+ *   and 503 while the server drains on stop;
  * - --allow: a real record frame from 127.0.0.2 lands, a SocketHandler from 127.0.0.1 is refused and reported,
  *   in both modes, and on "::" where IPv4 clients arrive as ::ffff:127.0.0.2;
  * - the warning for a server reachable from other hosts without --allow.
@@ -12,7 +13,7 @@ import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { MODES, PYTHON_DIR, occupyPort, python, readLines, run, runCli, sleep, startCli, tempDir, waitForLines, type ServerHandle } from './helpers';
+import { MODES, PYTHON_DIR, connect, occupyPort, within, python, readLines, run, runCli, sleep, startCli, tempDir, waitForLines, type ServerHandle } from './helpers';
 import { background, waitFor } from './reliability-helpers';
 import { startServer } from '../src/server';
 import type { Reporter } from '../src/report';
@@ -185,6 +186,25 @@ describe('/healthz', () => {
     assert.equal(after.get('log_server_entries_pending'), 0);
     assert.equal((await get(mport, '/nope')).status, 404);
     const exit = await server.stop('SIGTERM');
+    assert.equal(exit.code, 0, exit.stderr);
+  });
+});
+
+describe('/healthz while stopping', () => {
+  test('503 "not accepting connections" during the drain', async (t) => {
+    const dir = await tempDir(t);
+    const server = await startCli(t, { target: join(dir, 'logs.jsonl'), args: ['--metrics-port', '0', '--drain-timeout', '3000'] });
+    const mport = metricsPortOf(server);
+    // A connection inside a frame holds the drain open until --drain-timeout.
+    const socket = await connect(t, server.port);
+    socket.on('error', () => {});
+    socket.write(Buffer.from([0, 0, 0, 100, 0x80]));
+    await waitFor(async () => ((await scrape(mport)).get('log_server_bytes_received_total{input="tcp"}') ?? 0) === 5, 10_000, () => 'the 5 bytes read');
+    assert.equal((await get(mport, '/healthz')).status, 200);
+    server.proc.kill('SIGTERM');
+    await waitFor(() => /stopping:/.test(server.stderr()), 10_000, () => 'the stopping line');
+    assert.deepEqual(await get(mport, '/healthz'), { status: 503, text: 'not accepting connections (starting or stopping)\n' });
+    const exit = await within(server.exit, 15_000, 'exit after the drain');
     assert.equal(exit.code, 0, exit.stderr);
   });
 });
