@@ -8,24 +8,9 @@
  * project's own TypeScript and node_modules, and started from there (BENCH_LOG_SERVER_DIST).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runLoadtest } from './loadtest';
-
-const ROOT = resolve(__dirname, '..');
-
-function build(rev: string): string {
-  const hash = execFileSync('git', ['rev-parse', '--short', rev], { cwd: ROOT }).toString().trim();
-  const dir = join(ROOT, 'bench', 'builds', hash);
-  if (!existsSync(join(dir, 'dist', 'cli.js'))) {
-    mkdirSync(join(ROOT, 'bench', 'builds'), { recursive: true });
-    if (!existsSync(dir)) execFileSync('git', ['worktree', 'add', '--detach', dir, hash], { cwd: ROOT, stdio: 'ignore' });
-    if (!existsSync(join(dir, 'node_modules'))) symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
-    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.build.json')], { stdio: 'inherit' });
-  }
-  return hash;
-}
+import { build, buildDist, ROOT } from './lib/builds';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -39,7 +24,7 @@ async function main(): Promise<void> {
   const runs = new Map<string, { rate: number; cpu: number; exact: boolean }[]>(revs.map((r) => [r, []]));
   for (let round = 0; round < Number(values.repeat); round++) {
     for (const rev of revs) {
-      process.env.BENCH_LOG_SERVER_DIST = join(ROOT, 'bench', 'builds', rev, 'dist');
+      process.env.BENCH_LOG_SERVER_DIST = buildDist(rev);
       const r = await runLoadtest({ count: Number(values.count), serverArgs: values['server-args'].split(' ').filter(Boolean), progress: false });
       const rate = r.written.recordsPerSec ?? 0;
       const cpu = ((r.serverCpuSeconds ?? NaN) / Number(values.count)) * 1e6;

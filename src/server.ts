@@ -82,7 +82,7 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
     reporter.info(`stopping: ${connections.size} connections open, draining for up to ${o.drainTimeout} ms`);
     await stopAccepting(server, () => lastAccept);
     await connections.drain(o.drainTimeout);
-    const summary: ServerSummary = { written: await writer.close(), ...statsOf(connections), fatal };
+    const summary: ServerSummary = { written: await writer.close(), ...statsOf(connections), rejectsDropped: writer.rejectsDropped, fatal };
     await metrics?.close();
     reporter.info(summaryLine(summary, writer.path));
     return summary;

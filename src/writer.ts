@@ -18,15 +18,21 @@ export interface ServerSummary {
   /** Frames refused, in all and by reason code. */
   refused: number;
   refusedBy: Record<string, number>;
+  /** Refused frames not kept in the rejects file because it was --max-buffer behind. */
+  rejectsDropped?: number;
   /** Set when the server stopped on its own because it could not go on (e.g. its lock was lost). */
   fatal?: string;
 }
 
 export class Writer {
+  /** Refused frames not kept because the rejects file was too far behind. */
+  rejectsDropped = 0;
+
   private constructor(
     readonly sink: FileSink,
     private readonly rejects: FileSink | null,
     private readonly release: ReleaseLock,
+    private readonly reporter: Reporter,
   ) {}
 
   /**
@@ -52,16 +58,28 @@ export class Writer {
       await release?.();
       throw err;
     }
-    return new Writer(sink, rejects, release);
+    return new Writer(sink, rejects, release, reporter);
   }
 
   get path(): string {
     return this.sink.path;
   }
 
-  /** Keeps a refused frame in the rejects file, if there is one. */
+  /**
+   * Keeps a refused frame in the rejects file, if there is one. Refused frames never hold back the inputs: while
+   * the rejects file is more than --max-buffer behind (a flood of bad frames, a slow or full disk), the copies
+   * are dropped, counted and reported instead.
+   */
   reject(r: RejectedFrame): void {
     if (this.rejects === null) return;
+    if (this.rejects.full) {
+      this.rejectsDropped++;
+      this.reporter.warn(
+        'rejects-dropped',
+        `${this.rejects.path} is over --max-buffer behind: refused frames are counted but not kept (${this.rejectsDropped} so far)`,
+      );
+      return;
+    }
     const line = JSON.stringify({ time: new Date().toISOString(), client: r.client, reason: r.reason, detail: r.detail, length: r.length, frame: r.frame });
     this.rejects.write(Buffer.from(line + '\n', 'utf8'), 1);
   }
@@ -92,7 +110,8 @@ export function addStats(into: InputStats, more: InputStats): void {
 
 export function summaryLine(s: ServerSummary, target: string): string {
   const refused = s.refused > 0 ? `; refused ${s.refused} (${Object.entries(s.refusedBy).map(([k, n]) => `${k} ${n}`).join(', ')})` : '';
-  return `stopped; wrote ${s.written} records to ${target}${refused}`;
+  const dropped = s.rejectsDropped ? `; ${s.rejectsDropped} refused frames not kept in the rejects file` : '';
+  return `stopped; wrote ${s.written} records to ${target}${refused}${dropped}`;
 }
 
 /** Runs `stop` once, however often it is asked for; `done` resolves with its result. */

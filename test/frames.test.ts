@@ -63,3 +63,32 @@ test('a length prefix over the limit split across chunks leaves nothing pending'
   assert.throws(() => reader.push(Buffer.from([1, 0, 9, 9]), () => assert.fail('no frame expected')), FrameTooLarge);
   assert.equal(reader.pendingBytes, 0);
 });
+
+test('a frame arriving one byte per read costs about its size, not a buffer object per byte', () => {
+  const reader = new FrameReader(8 << 20);
+  const announced = 2 << 20;
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(announced);
+  for (const b of head) reader.push(Buffer.from([b]), () => assert.fail('no frame yet'));
+  const received = 1 << 20;
+  const one = Buffer.from([0x41]);
+  const used = () => {
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
+  const before = used();
+  for (let i = 0; i < received; i++) reader.push(one, () => assert.fail('no frame yet'));
+  const grown = used() - before;
+  assert.equal(reader.pendingBytes, received);
+  // Held as one buffer object per read, 1 MiB of one-byte reads took over 100 MB.
+  assert.ok(grown < 16 * received, `1 MiB received one byte at a time grew memory by ${Math.round(grown / 1e6)} MB`);
+  // And the frame still comes out whole once the rest arrives.
+  let got: Buffer | null = null;
+  reader.push(Buffer.alloc(announced - received, 0x42), (p) => (got = Buffer.from(p)));
+  assert.ok(got !== null);
+  const frame = got as Buffer;
+  assert.equal(frame.length, announced);
+  assert.equal(frame[0], 0x41);
+  assert.equal(frame[received - 1], 0x41);
+  assert.equal(frame[received], 0x42);
+});

@@ -1,5 +1,6 @@
 /**
- * Frames found in review that once crashed the server, changed other records, or made the decoders disagree.
+ * Frames found in review that once crashed the server, changed other records, or made the decoders disagree;
+ * and other holes review found, each with the test that shows it closed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +13,11 @@ import { transcodeRecord } from '../src/pickle/transcode';
 import { formatEntry } from '../src/entry';
 import { makeHumanTime } from '../src/time';
 import { FrameReader } from '../src/input/frames';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writer } from '../src/writer';
+import { resolveOptions } from '../src/options';
 
 const u32 = (n: number) => {
   const b = Buffer.alloc(4);
@@ -131,4 +137,28 @@ test('a frame cut right after its length prefix is still "in a frame"', () => {
   reader.push(Buffer.from([0, 0, 0, 100]), () => assert.fail('no frame expected'));
   assert.equal(reader.pendingBytes, 0);
   assert.equal(reader.inFrame, true);
+});
+
+test('a flood of refused frames faster than the rejects file is written is bounded by --max-buffer, counted, and said', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'log-server-rejects-'));
+  try {
+    const warnings: string[] = [];
+    const reporter = { info() {}, warn: (kind: string, line: string) => warnings.push(`${kind}: ${line}`) };
+    const maxBuffer = 1024 * 1024;
+    const o = resolveOptions({ target: join(dir, 'logs.jsonl'), rejects: join(dir, 'rejects.jsonl'), maxBuffer, reporter });
+    const writer = await Writer.open(o, reporter, () => {});
+    const frame = Buffer.alloc(48 * 1024, 0x41).toString('base64');
+    const N = 400; // about 26 MB of reject lines, all at once: far more than the file takes in the meantime
+    for (let i = 0; i < N; i++) writer.reject({ client: '127.0.0.1:1', reason: 'bad-pickle', detail: `#${i}`, frame });
+    const dropped = writer.rejectsDropped;
+    assert.ok(dropped > 0, 'nothing was dropped: the rejects file held the whole flood in memory');
+    assert.ok(warnings.some((w) => w.startsWith('rejects-dropped:')), `no warning said so: ${warnings.join('\n')}`);
+    await writer.close();
+    const kept = (await readFile(o.rejects!, 'utf8')).split('\n').filter(Boolean);
+    assert.equal(kept.length + dropped, N, 'every refused frame is either kept or counted as dropped');
+    // What was held in memory stayed near the bound: one line (~66 KB) past it at most.
+    assert.ok(kept.length * 66_000 <= maxBuffer + 2 * 66_000, `${kept.length} lines kept from one burst`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

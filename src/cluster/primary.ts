@@ -193,7 +193,7 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
     );
     const written = await writer.close();
     await metrics?.close();
-    const summary: ServerSummary = { written, received: stats.received, refused: stats.refused, refusedBy: stats.refusedBy, fatal };
+    const summary: ServerSummary = { written, received: stats.received, refused: stats.refused, refusedBy: stats.refusedBy, rejectsDropped: writer.rejectsDropped, fatal };
     reporter.info(summaryLine(summary, writer.path));
     return summary;
   });

@@ -15,8 +15,14 @@ export class FrameTooLarge extends Error {
   }
 }
 
+/** Small reads of an incomplete frame are gathered into buffers of this size, not kept one object per read. */
+const GATHER = 16 * 1024;
+
 export class FrameReader {
+  /** The incomplete frame's bytes: large reads as they came, small ones gathered (the last in `gather`). */
   private chunks: Buffer[] = [];
+  private gather: Buffer | null = null;
+  private gathered = 0;
   private buffered = 0;
   /** Payload length of the frame being read, or -1 while its prefix is incomplete. */
   private expected = -1;
@@ -35,7 +41,7 @@ export class FrameReader {
 
   /** The incomplete frame's announced payload length (-1 if its prefix is incomplete) and the bytes received. */
   partial(): { length: number; bytes: Buffer } {
-    const bytes = Buffer.concat(this.chunks);
+    const bytes = Buffer.concat(this.held());
     return { length: this.expected, bytes: this.expected >= 0 ? bytes : Buffer.alloc(0) };
   }
 
@@ -47,10 +53,10 @@ export class FrameReader {
       if (this.expected < 0) {
         const missing = 4 - this.buffered;
         if (chunk.length < missing) return this.keep(chunk);
-        this.chunks.push(chunk.subarray(0, missing));
-        this.expected = this.lengthOf(Buffer.concat(this.chunks, 4));
-        this.chunks = [];
-        this.buffered = 0;
+        const prefix = this.held();
+        prefix.push(chunk.subarray(0, missing));
+        this.expected = this.lengthOf(Buffer.concat(prefix, 4));
+        this.forget();
         data = chunk.subarray(missing);
         if (this.expected > data.length) return this.keep(data);
         onFrame(data.subarray(0, this.expected));
@@ -59,10 +65,10 @@ export class FrameReader {
       } else {
         const missing = this.expected - this.buffered;
         if (chunk.length < missing) return this.keep(chunk);
-        this.chunks.push(chunk.subarray(0, missing));
-        const payload = Buffer.concat(this.chunks, this.expected);
-        this.chunks = [];
-        this.buffered = 0;
+        const parts = this.held();
+        parts.push(chunk.subarray(0, missing));
+        const payload = Buffer.concat(parts, this.expected);
+        this.forget();
         this.expected = -1;
         onFrame(payload);
         data = chunk.subarray(missing);
@@ -87,18 +93,52 @@ export class FrameReader {
     const length = b.readUInt32BE(at);
     if (length > this.maxFrame) {
       // Framing is lost: the reader holds nothing more (the connection is closed by the caller).
-      this.chunks = [];
-      this.buffered = 0;
+      this.forget();
       this.expected = -1;
       throw new FrameTooLarge(length, this.maxFrame);
     }
     return length;
   }
 
-  /** Holds the tail of a chunk. Copied when small, so that a socket's large read buffer is not pinned. */
+  /**
+   * Holds the tail of a chunk. A small one is copied into the gathering buffer, so that neither a socket's
+   * large read buffer is pinned nor a client sending a byte at a time costs a buffer object per byte.
+   */
   private keep(part: Buffer): void {
     if (part.length === 0) return;
-    this.chunks.push(part.length < 4096 ? Buffer.from(part) : part);
     this.buffered += part.length;
+    if (part.length >= 4096) {
+      this.closeGather();
+      this.chunks.push(part);
+      return;
+    }
+    if (this.gather === null || this.gather.length - this.gathered < part.length) {
+      this.closeGather();
+      // Small at first (many connections may each hold a few bytes), growing with what this frame holds.
+      this.gather = Buffer.allocUnsafe(Math.max(part.length, Math.min(GATHER, Math.max(1024, 2 * this.buffered))));
+    }
+    this.gathered += part.copy(this.gather, this.gathered);
+  }
+
+  /** Ends the gathering buffer: it joins the chunks (copied to its size when mostly empty). */
+  private closeGather(): void {
+    if (this.gather === null) return;
+    const used = this.gather.subarray(0, this.gathered);
+    this.chunks.push(this.gathered < GATHER / 2 ? Buffer.from(used) : used);
+    this.gather = null;
+    this.gathered = 0;
+  }
+
+  /** Every byte held, in order. */
+  private held(): Buffer[] {
+    this.closeGather();
+    return this.chunks;
+  }
+
+  private forget(): void {
+    this.chunks = [];
+    this.gather = null;
+    this.gathered = 0;
+    this.buffered = 0;
   }
 }

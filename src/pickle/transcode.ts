@@ -34,15 +34,71 @@ let vNum = new Float64Array(1024);
 let vStr = new Uint8Array(1024);
 let vDepth = new Uint8Array(1024);
 let nv = 0;
-/** Items of the open containers, by value id. */
+/** Items of the containers, by value id: arrays kept from record to record (no garbage), the count in bLen. */
 const bItems: number[][] = [];
+let bLen = new Int32Array(1024);
 
-const stack: number[] = [];
-const marks: number[] = [];
-const memo: number[] = [];
+/** The pickle stack (value ids, MARK for a mark), its height, and the stack heights at the open marks. */
+let stack = new Int32Array(1024);
+let sn = 0;
+let marks = new Int32Array(256);
+let mn = 0;
+/** The memo: slot -> value id, valid where memoStamp[slot] is this record's stamp. */
+let memoVal = new Int32Array(256);
+let memoStamp = new Int32Array(256);
+let memoNow = 0;
 /** Memo slots set (MEMOIZE's index). */
 let memoSet = 0;
 const MARK = -1;
+const MAX_MEMO_SLOT = 65535;
+
+function push(id: number): void {
+  if (sn === stack.length) {
+    const next = new Int32Array(sn * 2);
+    next.set(stack);
+    stack = next;
+  }
+  stack[sn++] = id;
+}
+
+function pushMark(): void {
+  if (mn === marks.length) {
+    const next = new Int32Array(mn * 2);
+    next.set(marks);
+    marks = next;
+  }
+  marks[mn++] = sn;
+  push(MARK);
+}
+
+/** A new empty container's item list. */
+function openItems(id: number): void {
+  if (bItems[id] === undefined) bItems[id] = [];
+  bLen[id] = 0;
+}
+
+function addItem(id: number, item: number): void {
+  bItems[id][bLen[id]++] = item;
+}
+
+function memoGet(slot: number): number {
+  return slot < memoStamp.length && memoStamp[slot] === memoNow ? memoVal[slot] : -1;
+}
+
+function memoPut(slot: number, id: number): void {
+  if (slot >= memoStamp.length) {
+    const size = Math.min(Math.max(memoStamp.length * 2, slot + 1), MAX_MEMO_SLOT + 1);
+    const val = new Int32Array(size);
+    const st = new Int32Array(size);
+    val.set(memoVal);
+    st.set(memoStamp);
+    memoVal = val;
+    memoStamp = st;
+  }
+  if (memoStamp[slot] !== memoNow) memoSet++;
+  memoStamp[slot] = memoNow;
+  memoVal[slot] = id;
+}
 
 /** Scratch space for JSON text. */
 let scratch = Buffer.allocUnsafe(64 * 1024);
@@ -74,6 +130,7 @@ function growValues(): void {
   vNum = g(vNum, (n) => new Float64Array(n));
   vStr = g(vStr, (n) => new Uint8Array(n));
   vDepth = g(vDepth, (n) => new Uint8Array(n));
+  bLen = g(bLen, (n) => new Int32Array(n));
 }
 
 function newValue(kind: number, a: number, b: number, num: number, str: number, depth: number): number {
@@ -93,6 +150,18 @@ function textValue(s: string, num: number): number {
   room(s.length);
   for (let i = 0; i < s.length; i++) scratch[sp++] = s.charCodeAt(i);
   return newValue(TEXT, start, sp, num, 0, 0);
+}
+
+/** An int from 0 to 65535, its digits written straight into the scratch buffer. */
+function uintValue(v: number): number {
+  const start = sp;
+  room(5);
+  if (v >= 10000) scratch[sp++] = 0x30 + ((v / 10000) | 0);
+  if (v >= 1000) scratch[sp++] = 0x30 + (((v / 1000) | 0) % 10);
+  if (v >= 100) scratch[sp++] = 0x30 + (((v / 100) | 0) % 10);
+  if (v >= 10) scratch[sp++] = 0x30 + (((v / 10) | 0) % 10);
+  scratch[sp++] = 0x30 + (v % 10);
+  return newValue(TEXT, start, sp, v, 0, 0);
 }
 
 /** True when bytes [s, e) can go between JSON quotes as they are: valid UTF-8, no `"`, `\` or control char. */
@@ -169,26 +238,25 @@ function finish(b: Buffer, id: number, top: number): boolean {
   if (kind === FRAME_STR || kind === TEXT) return true;
   if (id === top) return false; // the record inside itself
   const items = bItems[id];
+  const count = bLen[id];
   const start = sp;
   let depth = 0;
   room(2);
   scratch[sp++] = kind === LIST ? 0x5b : 0x7b;
   if (kind === LIST) {
-    for (let i = 0; i < items.length; i++) {
+    for (let i = 0; i < count; i++) {
       if (i > 0) scratch[sp++] = 0x2c;
       copyToScratch(b, items[i]);
       room(2);
       if (vDepth[items[i]] > depth) depth = vDepth[items[i]];
     }
   } else {
-    const keys = new Set<string>();
-    for (let i = 0; i < items.length; i += 2) {
+    if (!newKeySet(count / 2)) return false;
+    for (let i = 0; i < count; i += 2) {
       const k = items[i];
       if (vStr[k] !== 1) return false; // non-str keys: the general path converts them
       // A repeated key (equal JSON text, whichever way each was read): the general path keeps the last value.
-      const text = vKind[k] === FRAME_STR ? '"' + b.latin1Slice(vA[k], vB[k]) + '"' : scratch.latin1Slice(vA[k], vB[k]);
-      if (keys.has(text)) return false;
-      keys.add(text);
+      if (!addKey(b, k)) return false;
       if (i > 0) scratch[sp++] = 0x2c;
       copyToScratch(b, k);
       room(2);
@@ -207,11 +275,13 @@ function finish(b: Buffer, id: number, top: number): boolean {
   return true;
 }
 
-/** A tuple/frozenset of the given items: final at once. */
-function arrayValue(b: Buffer, items: number[], top: number): number {
-  for (const item of items) if (!finish(b, item, top)) return -1;
+/** A tuple/frozenset of the items stack[from, sn), which it pops: final at once. */
+function arrayValue(b: Buffer, from: number, top: number): number {
+  for (let i = from; i < sn; i++) if (stack[i] === MARK || !finish(b, stack[i], top)) return -1;
   const id = newValue(LIST, 0, 0, NaN, 0, 0);
-  bItems[id] = items;
+  openItems(id);
+  for (let i = from; i < sn; i++) addItem(id, stack[i]);
+  sn = from;
   return finish(b, id, top) ? id : -1;
 }
 
@@ -232,9 +302,13 @@ export function transcodeRecord(b: Buffer, out: LineBuffer, humanTime: HumanTime
 function run(b: Buffer, out: LineBuffer, humanTime: HumanTime): boolean {
   nv = 0;
   sp = 0;
-  stack.length = 0;
-  marks.length = 0;
-  memo.length = 0;
+  sn = 0;
+  mn = 0;
+  memoNow = (memoNow + 1) | 0;
+  if (memoNow === 0) {
+    memoStamp.fill(0);
+    memoNow = 1;
+  }
   memoSet = 0;
   const n = b.length;
   let p = 0;
@@ -250,51 +324,49 @@ function run(b: Buffer, out: LineBuffer, humanTime: HumanTime): boolean {
         p += 8;
         break;
       case 0x28 /* ( MARK */:
-        marks.push(stack.length);
-        stack.push(MARK);
+        pushMark();
         break;
       case 0x7d /* } EMPTY_DICT */: {
         const id = newValue(DICT, 0, 0, NaN, 0, 0);
-        bItems[id] = [];
+        openItems(id);
         if (top < 0) top = id;
-        stack.push(id);
+        push(id);
         break;
       }
       case 0x5d /* ] EMPTY_LIST */:
       case 0x8f /* EMPTY_SET */: {
         const id = newValue(LIST, 0, 0, NaN, 0, 0);
-        bItems[id] = [];
-        stack.push(id);
+        openItems(id);
+        push(id);
         break;
       }
       case 0x29 /* ) EMPTY_TUPLE */:
-        stack.push(textValue('[]', NaN));
+        push(textValue('[]', NaN));
         break;
       case 0x4e /* N */:
-        stack.push(textValue('null', NaN));
+        push(textValue('null', NaN));
         break;
       case 0x88 /* NEWTRUE */:
-        stack.push(textValue('true', NaN));
+        push(textValue('true', NaN));
         break;
       case 0x89 /* NEWFALSE */:
-        stack.push(textValue('false', NaN));
+        push(textValue('false', NaN));
         break;
       case 0x4b /* K BININT1 */:
         if (p >= n) return false;
-        stack.push(textValue(String(b[p]), b[p]));
+        push(uintValue(b[p]));
         p++;
         break;
       case 0x4d /* M BININT2 */: {
         if (p + 2 > n) return false;
-        const v = b[p] | (b[p + 1] << 8);
-        stack.push(textValue(String(v), v));
+        push(uintValue(b[p] | (b[p + 1] << 8)));
         p += 2;
         break;
       }
       case 0x4a /* J BININT */: {
         if (p + 4 > n) return false;
         const v = b.readInt32LE(p);
-        stack.push(textValue(String(v), v));
+        push(textValue(String(v), v));
         p += 4;
         break;
       }
@@ -302,7 +374,7 @@ function run(b: Buffer, out: LineBuffer, humanTime: HumanTime): boolean {
         if (p + 8 > n) return false;
         const v = b.readDoubleBE(p);
         const json = floatJson(v);
-        stack.push(json.charCodeAt(0) === 0x22 ? textValue(json, NaN) : textValue(json, v));
+        push(json.charCodeAt(0) === 0x22 ? textValue(json, NaN) : textValue(json, v));
         p += 8;
         break;
       }
@@ -313,12 +385,12 @@ function run(b: Buffer, out: LineBuffer, humanTime: HumanTime): boolean {
         let t = b.latin1Slice(p, nl);
         p = nl + 1;
         if (op === 0x49 && (t === '01' || t === '00')) {
-          stack.push(textValue(t === '01' ? 'true' : 'false', NaN));
+          push(textValue(t === '01' ? 'true' : 'false', NaN));
           break;
         }
         if (op === 0x4c && t.charCodeAt(t.length - 1) === 76) t = t.slice(0, -1);
         if (!DIGITS.test(t) || t === '-0') return false;
-        stack.push(textValue(t, Number(t)));
+        push(textValue(t, Number(t)));
         break;
       }
       case 0x8a /* LONG1 */: {
@@ -326,7 +398,7 @@ function run(b: Buffer, out: LineBuffer, humanTime: HumanTime): boolean {
         const len = b[p++];
         if (len > n - p) return false;
         const t = long1Text(b, p, len);
-        stack.push(textValue(t, Number(t)));
+        push(textValue(t, Number(t)));
         p += len;
         break;
       }
@@ -335,14 +407,14 @@ function run(b: Buffer, out: LineBuffer, humanTime: HumanTime): boolean {
         let len: number;
         if (op === 0x58) {
           if (p + 4 > n) return false;
-          len = b.readUInt32LE(p);
+          len = (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16)) + b[p + 3] * 0x1000000;
           p += 4;
         } else {
           if (p >= n) return false;
           len = b[p++];
         }
         if (len > n - p) return false;
-        stack.push(strValue(b, p, p + len));
+        push(strValue(b, p, p + len));
         p += len;
         break;
       }
@@ -358,10 +430,8 @@ function run(b: Buffer, out: LineBuffer, humanTime: HumanTime): boolean {
           slot = b.readUInt32LE(p);
           p += 4;
         } else slot = memoSet; // MEMOIZE stores at the number of slots set so far (pickle's len(memo))
-        if (stack.length === 0 || stack[stack.length - 1] === MARK || slot > 65535) return false;
-        while (memo.length <= slot) memo.push(-1);
-        if (memo[slot] < 0) memoSet++;
-        memo[slot] = stack[stack.length - 1];
+        if (sn === 0 || stack[sn - 1] === MARK || slot > MAX_MEMO_SLOT) return false;
+        memoPut(slot, stack[sn - 1]);
         break;
       }
       case 0x68 /* h BINGET */:
@@ -375,80 +445,81 @@ function run(b: Buffer, out: LineBuffer, humanTime: HumanTime): boolean {
           slot = b.readUInt32LE(p);
           p += 4;
         }
-        const id = slot < memo.length ? memo[slot] : -1;
+        const id = memoGet(slot);
         if (id < 0) return false;
-        stack.push(id);
+        push(id);
         break;
       }
       case 0x61 /* a APPEND */: {
-        if (stack.length < 2) return false;
-        const item = stack.pop()!;
-        const list = stack[stack.length - 1];
+        if (sn < 2) return false;
+        const item = stack[--sn];
+        const list = stack[sn - 1];
         // Re-checked after finish(): an item that is the list itself (a cycle) finishes it.
         if (item === MARK || list === MARK || vKind[list] !== LIST || !finish(b, item, top) || vKind[list] !== LIST) return false;
-        bItems[list].push(item);
+        addItem(list, item);
         break;
       }
       case 0x65 /* e APPENDS */:
       case 0x90 /* ADDITEMS */: {
-        const m = marks.pop();
-        if (m === undefined || m === 0) return false;
+        if (mn === 0) return false;
+        const m = marks[--mn];
+        if (m === 0) return false;
         const list = stack[m - 1];
         if (list === MARK || vKind[list] !== LIST) return false;
         // All items first: one of them may be the container itself (a cycle), which finishes it.
-        for (let i = m + 1; i < stack.length; i++) if (!finish(b, stack[i], top)) return false;
+        for (let i = m + 1; i < sn; i++) if (!finish(b, stack[i], top)) return false;
         if (vKind[list] !== LIST) return false;
-        for (let i = m + 1; i < stack.length; i++) bItems[list].push(stack[i]);
-        stack.length = m;
+        for (let i = m + 1; i < sn; i++) addItem(list, stack[i]);
+        sn = m;
         break;
       }
       case 0x73 /* s SETITEM */: {
-        if (stack.length < 3) return false;
-        const value = stack.pop()!;
-        const key = stack.pop()!;
-        const dict = stack[stack.length - 1];
+        if (sn < 3) return false;
+        const value = stack[--sn];
+        const key = stack[--sn];
+        const dict = stack[sn - 1];
         if (value === MARK || key === MARK || dict === MARK || vKind[dict] !== DICT) return false;
         if (!finish(b, key, top) || !finish(b, value, top) || vKind[dict] !== DICT) return false;
-        bItems[dict].push(key, value);
+        addItem(dict, key);
+        addItem(dict, value);
         break;
       }
       case 0x75 /* u SETITEMS */: {
-        const m = marks.pop();
-        if (m === undefined || m === 0 || (stack.length - m - 1) % 2 !== 0) return false;
+        if (mn === 0) return false;
+        const m = marks[--mn];
+        if (m === 0 || (sn - m - 1) % 2 !== 0) return false;
         const dict = stack[m - 1];
         if (dict === MARK || vKind[dict] !== DICT) return false;
         // All items first: one of them may be the container itself (a cycle), which finishes it.
-        for (let i = m + 1; i < stack.length; i++) if (!finish(b, stack[i], top)) return false;
+        for (let i = m + 1; i < sn; i++) if (!finish(b, stack[i], top)) return false;
         if (vKind[dict] !== DICT) return false;
-        for (let i = m + 1; i < stack.length; i++) bItems[dict].push(stack[i]);
-        stack.length = m;
+        for (let i = m + 1; i < sn; i++) addItem(dict, stack[i]);
+        sn = m;
         break;
       }
       case 0x74 /* t TUPLE */:
       case 0x91 /* FROZENSET */: {
-        const m = marks.pop();
-        if (m === undefined) return false;
-        const id = arrayValue(b, stack.slice(m + 1), top);
+        if (mn === 0) return false;
+        const m = marks[--mn];
+        const id = arrayValue(b, m + 1, top);
         if (id < 0) return false;
-        stack.length = m;
-        stack.push(id);
+        sn = m;
+        push(id);
         break;
       }
       case 0x85 /* TUPLE1 */:
       case 0x86 /* TUPLE2 */:
       case 0x87 /* TUPLE3 */: {
         const k = op - 0x84;
-        if (stack.length < k) return false;
-        const items = stack.splice(stack.length - k, k);
-        if (items.includes(MARK)) return false;
-        const id = arrayValue(b, items, top);
+        if (sn < k) return false;
+        const id = arrayValue(b, sn - k, top);
         if (id < 0) return false;
-        stack.push(id);
+        push(id);
         break;
       }
       case 0x2e /* . STOP */:
-        if (stack.length !== 1 || marks.length !== 0 || stack[0] !== top) return false;
-        return assemble(b, out, humanTime, bItems[top]);
+        if (sn !== 1 || mn !== 0 || stack[0] !== top) return false;
+        return assemble(b, out, humanTime, bItems[top], bLen[top]);
       default:
         return false;
     }
@@ -463,39 +534,58 @@ const OWN_CREATED = 2;
 const OWN_SKIP = 3; // `message`, `created_human`: written by the formatter itself
 const OWN_MSG = 4;
 
+const WORD_MSG = Buffer.from('msg', 'latin1');
+const WORD_CREATED = Buffer.from('created', 'latin1');
+const WORD_MESSAGE = Buffer.from('message', 'latin1');
+const WORD_LEVELNAME = Buffer.from('levelname', 'latin1');
+const WORD_CREATED_HUMAN = Buffer.from('created_human', 'latin1');
+
+/** True when bytes [s, s + word.length) of `b` are `word`. */
+function isWord(b: Buffer, s: number, word: Buffer): boolean {
+  for (let i = 0; i < word.length; i++) if (b[s + i] !== word[i]) return false;
+  return true;
+}
+
 /** Which of the keys the formatter treats specially a str key is, by its frame bytes. */
 function ownKey(b: Buffer, s: number, e: number): number {
-  const n = e - s;
-  const is = (word: string) => {
-    for (let i = 0; i < n; i++) if (b[s + i] !== word.charCodeAt(i)) return false;
-    return true;
-  };
-  switch (n) {
+  switch (e - s) {
     case 3:
-      return is('msg') ? OWN_MSG : 0;
+      return isWord(b, s, WORD_MSG) ? OWN_MSG : 0;
     case 7:
-      return is('created') ? OWN_CREATED : is('message') ? OWN_SKIP : 0;
+      return isWord(b, s, WORD_CREATED) ? OWN_CREATED : isWord(b, s, WORD_MESSAGE) ? OWN_SKIP : 0;
     case 9:
-      return is('levelname') ? OWN_LEVELNAME : 0;
+      return isWord(b, s, WORD_LEVELNAME) ? OWN_LEVELNAME : 0;
     case 13:
-      return is('created_human') ? OWN_SKIP : 0;
+      return isWord(b, s, WORD_CREATED_HUMAN) ? OWN_SKIP : 0;
     default:
       return 0;
   }
 }
 
 /** Open-addressing table of the record's keys, to find a repeated key in O(1). */
-const KEY_SLOTS = 256;
+const KEY_SLOTS = 1024;
 const slotStamp = new Int32Array(KEY_SLOTS);
 const slotKey = new Int32Array(KEY_SLOTS);
 let stamp = 0;
 
-/** Adds key value `k` (a frame str); false if an equal key is already there. */
+/** Starts an empty key set for a dict of `pairs` keys; false (decline) if it has too many for the table. */
+function newKeySet(pairs: number): boolean {
+  if (pairs > KEY_SLOTS / 2) return false;
+  stamp = (stamp + 1) | 0;
+  if (stamp === 0) {
+    slotStamp.fill(0);
+    stamp = 1;
+  }
+  return true;
+}
+
+/** Adds key value `k` (a str) to the current key set; false if an equal key is already there. */
 function addKey(b: Buffer, k: number): boolean {
+  const src = vKind[k] === FRAME_STR ? b : scratch;
   const s = vA[k];
   const e = vB[k];
   let h = 0x811c9dc5;
-  for (let i = s; i < e; i++) h = Math.imul(h ^ b[i], 0x01000193);
+  for (let i = s; i < e; i++) h = Math.imul(h ^ src[i], 0x01000193);
   let slot = (h >>> 0) & (KEY_SLOTS - 1);
   while (slotStamp[slot] === stamp) {
     if (sameText(b, slotKey[slot], k)) return false;
@@ -521,19 +611,14 @@ function writeValue(b: Buffer, out: LineBuffer, id: number): void {
 /** Which own key each pair of the record has (ownKey), by pair. */
 let pairOwn = new Uint8Array(128);
 
-function assemble(b: Buffer, out: LineBuffer, humanTime: HumanTime, items: number[]): boolean {
-  const pairs = items.length / 2;
-  if (pairs > KEY_SLOTS / 2) return false;
-  stamp = (stamp + 1) | 0;
-  if (stamp === 0) {
-    slotStamp.fill(0);
-    stamp = 1;
-  }
+function assemble(b: Buffer, out: LineBuffer, humanTime: HumanTime, items: number[], count: number): boolean {
+  const pairs = count / 2;
+  if (!newKeySet(pairs)) return false;
   let msg = -1;
   let levelname = -1;
   let created = -1;
   if (pairOwn.length < pairs) pairOwn = new Uint8Array(pairs * 2);
-  for (let i = 0; i < items.length; i += 2) {
+  for (let i = 0; i < count; i += 2) {
     const k = items[i];
     // Top-level keys must be plain str (the general path converts the others) and distinct.
     if (vKind[k] !== FRAME_STR || !addKey(b, k)) return false;
@@ -565,7 +650,7 @@ function assemble(b: Buffer, out: LineBuffer, humanTime: HumanTime, items: numbe
   out.bytes(CREATED_HUMAN);
   out.ascii(humanTime(vNum[created]));
   out.ascii('"');
-  for (let i = 0; i < items.length; i += 2) {
+  for (let i = 0; i < count; i += 2) {
     const own = pairOwn[i >> 1];
     if (own !== 0 && own !== OWN_MSG) continue;
     const k = items[i];

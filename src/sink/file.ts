@@ -86,6 +86,11 @@ export class FileSink extends EventEmitter implements EntrySink {
     return !this.needDrain;
   }
 
+  /** More bytes held than the high-water mark (write() has returned false, or would). */
+  get full(): boolean {
+    return this.queuedBytes + this.currentBytes > this.highWaterMark;
+  }
+
   /** Entries accepted but not yet written. */
   get pending(): number {
     let n = this.currentCount;
