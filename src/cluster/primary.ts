@@ -94,11 +94,12 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
             writer.reject(msg.frame);
             break;
           case 'stats':
-            serverStats.remote.set(worker.id, msg.inputs);
+            // After 'exit' its counts are in `gone` already (a message may be read after the exit).
+            if (states.has(worker)) serverStats.remote.set(worker.id, msg.inputs);
             break;
           case 'stopped':
             addStats(stats, msg.stats);
-            serverStats.remote.set(worker.id, { tcp: msg.stats });
+            if (states.has(worker)) serverStats.remote.set(worker.id, { tcp: msg.stats });
             break;
         }
       });
