@@ -32,6 +32,10 @@ async function main(argv: string[]): Promise<number> {
       'drain-timeout': { type: 'number', default: DEFAULTS.drainTimeout, describe: 'on stop, ms open connections may keep sending' },
       'max-buffer': { type: 'number', default: DEFAULTS.maxBuffer, describe: 'bytes of lines held while the disk is slow or failing; past it, clients are paused' },
       rejects: { type: 'string', describe: 'file to keep every refused frame in (JSON lines, raw frame in base64)' },
+      'max-size': { type: 'string', describe: 'rotate the target before it passes this size (512K, 100M, 1G or bytes): logs.txt.1, .2 …' },
+      rotate: { type: 'string', describe: 'rotate the target daily or hourly: logs.txt.2026-11-25 …' },
+      'max-files': { type: 'number', default: DEFAULTS.maxFiles, describe: 'rotated files kept; older ones are removed' },
+      compress: { type: 'boolean', default: false, describe: 'gzip rotated files (in the background): logs.txt.1.gz …' },
     })
     .env('LOG_SERVER')
     .strict()
@@ -60,6 +64,10 @@ async function main(argv: string[]): Promise<number> {
     drainTimeout: parsed['drain-timeout'],
     maxBuffer: parsed['max-buffer'],
     rejects: parsed.rejects,
+    maxSize: parsed['max-size'],
+    rotate: parsed.rotate,
+    maxFiles: parsed['max-files'],
+    compress: parsed.compress,
   });
   return summary.fatal ? 1 : 0;
 }
