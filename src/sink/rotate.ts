@@ -169,12 +169,18 @@ export class Rotator {
     if (!fs.existsSync(from)) return;
     // Shift only when .1 is taken: after a crash between the shift and the last rename, .1 is already free.
     if (fs.existsSync(`${this.path}.1`) || fs.existsSync(`${this.path}.1.gz`)) {
+      // Only the files that exist (one readdir), highest first; those at or past max-files are removed.
       const n = this.options.maxFiles;
-      await unlinkQuiet(`${this.path}.${n}`);
-      await unlinkQuiet(`${this.path}.${n}.gz`);
-      for (let k = n - 1; k >= 1; k--) {
-        await renameQuiet(`${this.path}.${k}`, `${this.path}.${k + 1}`);
-        await renameQuiet(`${this.path}.${k}.gz`, `${this.path}.${k + 1}.gz`);
+      const re = new RegExp(`^${escapeRe(this.name)}\\.(\\d+)(\\.gz)?$`);
+      const found: [number, string][] = [];
+      for (const name of await fsp.readdir(this.dir)) {
+        const m = re.exec(name);
+        if (m) found.push([Number(m[1]), m[2] ?? '']);
+      }
+      found.sort((a, b) => b[0] - a[0]);
+      for (const [k, ext] of found) {
+        if (k >= n) await unlinkQuiet(`${this.path}.${k}${ext}`);
+        else await renameQuiet(`${this.path}.${k}${ext}`, `${this.path}.${k + 1}${ext}`);
       }
     }
     await fsp.rename(from, `${this.path}.1${gz}`);
