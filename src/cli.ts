@@ -7,10 +7,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULTS, ServerError } from './options';
 import { serveForever } from './server';
+import { runTail } from './tail/cli';
 
 const MiB = 1024 * 1024;
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'tail') return runTail(argv.slice(1));
   const { default: yargs } = await import('yargs');
   const version = (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
   let failure: string | null = null;
@@ -44,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
     .alias('h', 'help')
     .alias('v', 'version')
     .wrap(Math.min(110, process.stdout.columns || 110))
-    .epilog(`Every option can also be given as LOG_SERVER_<NAME>, e.g. LOG_SERVER_PORT=9021. SIGHUP reopens the target (for logrotate). Sizes: ${DEFAULTS.maxFrame / MiB} MiB frame, ${DEFAULTS.maxEntry / MiB} MiB entry, ${DEFAULTS.maxBuffer / MiB} MiB buffer by default.`)
+    .epilog(`Every option can also be given as LOG_SERVER_<NAME>, e.g. LOG_SERVER_PORT=9021. SIGHUP reopens the target (for logrotate). To read the log: log-server tail --help. Sizes: ${DEFAULTS.maxFrame / MiB} MiB frame, ${DEFAULTS.maxEntry / MiB} MiB entry, ${DEFAULTS.maxBuffer / MiB} MiB buffer by default.`)
     .fail((msg, err) => {
       failure = msg ?? err?.message ?? 'invalid arguments';
     })
