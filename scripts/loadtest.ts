@@ -234,6 +234,7 @@ export async function runLoadtest(opts: Partial<LoadtestOptions>): Promise<Loadt
     result.target = target ?? null;
     if (target !== undefined) {
       tailer = await FileTailer.open(target, tagged);
+      tailer.followRotation = o.serverArgs.some((a) => a === '--max-size' || a === '--rotate' || a.startsWith('--max-size=') || a.startsWith('--rotate='));
       const t = tailer;
       poller = setInterval(() => void t.poll(), pollMs);
       if (latency) {
