@@ -467,6 +467,8 @@ export async function runLoadtest(opts: Partial<LoadtestOptions>): Promise<Loadt
     }
     if (tailer !== null) {
       if (server === null && !abort.signal.aborted) await sleep(300); // an external server: a moment to finish
+      await tailer.poll(); // (one already under way may have begun before the last write)
+      tailer.scanNext = true;
       await tailer.poll();
       result.final.lines = tailer.lines;
       result.final.bytes = tailer.bytes;

@@ -58,6 +58,10 @@ export class FileTailer {
   private polling: Promise<void> | null = null;
   /** Follow the target through renames by the server's own rotation (set by the load test with --max-size/--rotate). */
   followRotation = false;
+  /** The next poll scans every rotated file (set before the final count). */
+  scanNext = false;
+  private liveIno = -1;
+  private polls = 0;
   private readonly inodeOffsets = new Map<number, number>();
   private readonly doneInodes = new Set<number>();
 
@@ -111,7 +115,13 @@ export class FileTailer {
   private async readRotating(): Promise<void> {
     const dir = dirname(this.path);
     const base = basename(this.path);
-    for (const name of [base, ...(await fsp.readdir(dir))]) {
+    // The directory is scanned when the path holds a new file, every 25th poll, and when asked (the final count);
+    // between, only the target is read.
+    const live = await fsp.stat(this.path).catch(() => null);
+    const scan = this.scanNext || live === null || live.ino !== this.liveIno || ++this.polls % 25 === 0;
+    this.scanNext = false;
+    if (live !== null) this.liveIno = live.ino;
+    for (const name of scan ? [base, ...(await fsp.readdir(dir))] : [base]) {
       if (name !== base && (!name.startsWith(base + '.') || /\.(gz|lock|tmp)$/.test(name))) continue;
       // Open, then fstat: the name may point at another file by the time it is opened (the chain shifts).
       const fh = await fsp.open(join(dir, name), 'r').catch(() => null);
