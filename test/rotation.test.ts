@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { MODES, assertBuilt, send, sleep, tempDir, waitForLines } from './helpers';
+import { MODES, assertBuilt, runCli, send, sleep, startCli, tempDir, waitForLines } from './helpers';
 import { assertTag, background, launch, lineCount, numbered, troubleLines, waitFor, writtenOf, type Rec, type Server } from './reliability-helpers';
 
 assertBuilt();
@@ -249,3 +249,32 @@ describe('rotation: recovery and time', () => {
     assertTag((await fileRecords(target)).records, 'today', 10);
   });
 });
+
+describe('rotation options', () => {
+  test('bad values: one clear line and a non-zero exit; LOG_SERVER_MAX_SIZE works like the flag', async (t) => {
+    const dir = await tempDir(t);
+    const target = join(dir, 'logs.txt');
+    const cases: [string[], RegExp][] = [
+      [['--max-size', '10X'], /max-size must be a size of at least 1K, such as 512K, 100M or 1G, not 10X/],
+      [['--max-size', '100'], /max-size must be a size of at least 1K/],
+      [['--rotate', 'weekly'], /rotate must be daily or hourly, not weekly/],
+      [['--max-size', '1M', '--max-files', '0'], /max-files must be an integer from 1 to 100000, not 0/],
+      [['--compress'], /compress needs max-size or rotate/],
+    ];
+    for (const [args, want] of cases) {
+      const r = await runCli(['--host', '127.0.0.1', '--port', '0', '--target', target, ...args], { env: cleanEnv(), timeoutMs: 15_000 });
+      assert.notEqual(r.code, 0, `${args.join(' ')}: exit 0`);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, want);
+    }
+    const server = await startCli(t, { target, env: { ...cleanEnv(), LOG_SERVER_MAX_SIZE: '2K' } });
+    await numbered(server.port, 'env', 20);
+    await waitFor(async () => (await fsp.readdir(dir)).includes('logs.txt.2') || null, 10_000, () => 'rotation by LOG_SERVER_MAX_SIZE');
+    const exit = await server.stop('SIGTERM');
+    assert.equal(exit.code, 0, exit.stderr);
+  });
+});
+
+function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LOG_SERVER')));
+}
