@@ -231,6 +231,31 @@ describe('rotation: recovery and time', () => {
     });
   }
 
+  test('--rotate daily with --max-size: several files of one day get .1, .2 … in the order written, each within the size', async (t) => {
+    const dir = await tempDir(t);
+    const target = join(dir, 'logs.txt');
+    const server = await launch(t, { target, multithreaded: false, args: ['--rotate', 'daily', '--max-size', '4K', '--max-files', '100'] });
+    await numbered(server.port, 'day', 100);
+    await waitFor(async () => {
+      let n = 0;
+      for (const f of [...(await rotatedFiles(dir, 'logs.txt')), 'logs.txt']) n += await lineCount(join(dir, f));
+      return n >= 100 || null;
+    }, 10_000, () => '100 lines');
+    await stopClean(server, 100);
+    const rotated = await rotatedFiles(dir, 'logs.txt');
+    assert.ok(rotated.length >= 5, rotated.join(', '));
+    const day = /^logs\.txt\.(\d{4}-\d{2}-\d{2})$/.exec(rotated[0])?.[1];
+    assert.ok(day !== undefined, `first rotated file: ${rotated[0]}`);
+    rotated.forEach((f, i) => assert.equal(f, i === 0 ? `logs.txt.${day}` : `logs.txt.${day}.${i}`));
+    const all: Rec[] = [];
+    for (const f of [...rotated, 'logs.txt']) {
+      const { records, bytes } = await fileRecords(join(dir, f));
+      assert.ok(bytes <= 4096, `${f}: ${bytes} bytes`);
+      all.push(...records);
+    }
+    assertTag(all, 'day', 100, 'the dated files, then the target');
+  });
+
   test('--rotate daily: a target last written on an earlier day is moved to logs.txt.<that day> at the first write', async (t) => {
     const dir = await tempDir(t);
     const target = join(dir, 'logs.txt');
