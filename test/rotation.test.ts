@@ -205,6 +205,27 @@ describe('rotation: recovery and time', () => {
     assertTag(records, 'old', 20, 'logs.txt.1.gz');
   });
 
+  test('kill -9 while rotating and gzipping under load: after a restart every file is whole, valid gzip, and the records a gapless prefix', async (t) => {
+    const dir = await tempDir(t);
+    const target = join(dir, 'logs.txt');
+    const args = ['--max-size', '256K', '--max-files', '1000', '--compress'];
+    const first = await launch(t, { target, multithreaded: false, args });
+    const flow = background(t, ['numbered', '127.0.0.1', String(first.port), 'crash', '40000', '500']);
+    await waitFor(async () => (await fsp.readdir(dir)).filter((n) => n.endsWith('.gz')).length >= 5 || null, 20_000, () => 'five .gz files');
+    await first.kill();
+    await flow.exit;
+    const second = await launch(t, { target, multithreaded: false, args });
+    await waitFor(async () => !(await fsp.readdir(dir)).some((n) => n.includes('.pending-') || n.endsWith('.tmp')) || null, 10_000, () => 'recovery');
+    await stopClean(second, 0);
+    const files = (await rotatedFiles(dir, 'logs.txt')).filter((n) => !n.includes('.torn-'));
+    for (const f of files) assert.match(f, /^logs\.txt\.\d+\.gz$/, `left after recovery: ${files.join(', ')}`);
+    const all: Rec[] = [];
+    for (const f of [...files, 'logs.txt']) all.push(...(await fileRecords(join(dir, f))).records);
+    const seqs = all.map((r) => r.seq as number);
+    assert.ok(seqs.length > 1000, `${seqs.length} records`);
+    seqs.forEach((s, i) => assert.equal(s, i, `record ${i} has seq ${s}: a gap, a duplicate or disorder`));
+  });
+
   for (const mode of MODES) {
     test(`${mode.name}: --rotate with a short interval: dated files, every record once, in order`, async (t) => {
       const dir = await tempDir(t);
