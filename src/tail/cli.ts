@@ -32,7 +32,7 @@ export function wantColor(env: NodeJS.ProcessEnv, isTTY: boolean): boolean {
   return isTTY;
 }
 
-/** Writes text to stdout, waiting when the pipe is full; resolves false once stdout is closed (`| head`). */
+/** Writes text to stdout, waiting when the pipe is full. */
 function makeOutput(): (text: string) => Promise<void> {
   return (text) =>
     new Promise((resolve) => {
@@ -96,11 +96,8 @@ function usage(message: string): number {
 
 export async function tail(o: TailOptions): Promise<number> {
   const out = makeOutput();
-  let closed = false;
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') closed = true;
-    process.exit(0);
-  });
+  // The reader went away (`| head`): done, quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? 0 : 1));
   const render = (line: string): string | null => {
     if (line === '') return null;
     const entry = o.json && !o.filter.needsEntry && o.filter.matches(line, null) ? null : parseEntry(line);
@@ -140,7 +137,7 @@ export async function tail(o: TailOptions): Promise<number> {
         return shown.length < o.lines;
       });
     }
-    for (let i = shown.length - 1; i >= 0 && !closed; i--) await out(shown[i] + '\n');
+    for (let i = shown.length - 1; i >= 0; i--) await out(shown[i] + '\n');
     if (!o.follow) {
       await fh.close();
       return 0;
