@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { MODES, assertBuilt, runCli, send, sleep, startCli, tempDir, waitForLines } from './helpers';
 import { assertTag, background, launch, lineCount, numbered, troubleLines, waitFor, writtenOf, type Rec, type Server } from './reliability-helpers';
 
@@ -194,15 +194,18 @@ describe('rotation: recovery and time', () => {
     const pending = join(dir, 'logs.txt.pending-1795600000000-000000');
     await fsp.writeFile(pending, Array.from({ length: 20 }, (_, i) => line(i)).join(''));
     await fsp.writeFile(pending + '.gz.tmp', Buffer.from([0x1f, 0x8b, 0x08, 0x00]));
+    // … and a newer one whose gzip had finished but not its move into the chain.
+    const newer = Array.from({ length: 5 }, (_, i) => JSON.stringify({ message: `newer ${i}`, tag: 'newer', seq: i }) + '\n').join('');
+    await fsp.writeFile(join(dir, 'logs.txt.pending-1795600000001-000001.gz'), gzipSync(newer));
     await fsp.writeFile(join(dir, 'logs.txt.1'), 'kept 1\n');
     await fsp.writeFile(target, '');
     const server = await launch(t, { target, multithreaded: false, args: ['--max-size', '1M', '--compress'] });
-    await waitFor(() => existsSync(join(dir, 'logs.txt.1.gz')) && existsSync(join(dir, 'logs.txt.2.gz')) || null, 10_000, () => 'recovered files');
+    await waitFor(() => existsSync(join(dir, 'logs.txt.3.gz')) || null, 10_000, () => 'recovered files');
     await stopClean(server, 0);
-    assert.deepEqual((await fsp.readdir(dir)).sort(), ['logs.txt', 'logs.txt.1.gz', 'logs.txt.2.gz']);
-    assert.equal(gunzipSync(await fsp.readFile(join(dir, 'logs.txt.2.gz'))).toString(), 'kept 1\n');
-    const { records } = await fileRecords(join(dir, 'logs.txt.1.gz'));
-    assertTag(records, 'old', 20, 'logs.txt.1.gz');
+    assert.deepEqual((await fsp.readdir(dir)).sort(), ['logs.txt', 'logs.txt.1.gz', 'logs.txt.2.gz', 'logs.txt.3.gz']);
+    assert.equal(gunzipSync(await fsp.readFile(join(dir, 'logs.txt.3.gz'))).toString(), 'kept 1\n');
+    assertTag((await fileRecords(join(dir, 'logs.txt.2.gz'))).records, 'old', 20, 'logs.txt.2.gz');
+    assertTag((await fileRecords(join(dir, 'logs.txt.1.gz'))).records, 'newer', 5, 'logs.txt.1.gz');
   });
 
   test('kill -9 while rotating and gzipping under load: after a restart every file is whole, valid gzip, and the records a gapless prefix', async (t) => {

@@ -112,8 +112,10 @@ export class Rotator {
     this.enqueue(async () => {
       const names = await fsp.readdir(this.dir);
       for (const n of names) if (n.startsWith(this.name + '.') && n.endsWith('.gz.tmp')) await unlinkQuiet(join(this.dir, n));
-      const pendingRe = new RegExp(`^${escapeRe(this.name)}\\.pending-\\d+-\\d+$`);
-      for (const n of names.filter((x) => pendingRe.test(x)).sort()) await this.finishPending(join(this.dir, n));
+      // Pending files, oldest first, whether the crash came before or after their gzip.
+      const pendingRe = new RegExp(`^(${escapeRe(this.name)}\\.pending-\\d+-\\d+)(?:\\.gz)?$`);
+      const pending = new Set(names.map((x) => pendingRe.exec(x)?.[1]).filter((x) => x !== undefined));
+      for (const n of [...pending].sort()) await this.finishPending(join(this.dir, n));
       if (this.options.compress) {
         for (const stem of await this.rotatedStems()) await this.compress(join(this.dir, stem));
       }
@@ -165,6 +167,7 @@ export class Rotator {
   private async finishPending(pending: string): Promise<void> {
     let from = pending;
     if (this.options.compress) from = (await this.compress(pending)) ?? pending;
+    if (!fs.existsSync(from) && fs.existsSync(`${pending}.gz`)) from = `${pending}.gz`; // gzipped before a crash
     const gz = from.endsWith('.gz') ? '.gz' : '';
     if (!fs.existsSync(from)) return;
     // Shift only when .1 is taken: after a crash between the shift and the last rename, .1 is already free.
