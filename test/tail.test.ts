@@ -122,9 +122,15 @@ describe('log-server tail: filters', () => {
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
       assert.match(r.stderr, /^log-server tail: /);
     }
-    const r = await runCli(['tail', join(dir, 'missing.txt')], { env: env() });
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /cannot read .*missing\.txt: no such/);
+    for (const name of ['missing.txt', 'missing.gz']) {
+      const r = await runCli(['tail', join(dir, name)], { env: env() });
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr, `log-server tail: cannot read ${join(dir, name)}: no such file\n`);
+    }
+    await fsp.writeFile(join(dir, 'bad.gz'), 'not gzip\n');
+    const bad = await runCli(['tail', join(dir, 'bad.gz')], { env: env() });
+    assert.equal(bad.code, 1);
+    assert.equal(bad.stderr, `log-server tail: cannot read ${join(dir, 'bad.gz')}: incorrect header check\n`);
   });
 
   test('the default command is unchanged: strict flags, --help', async () => {

@@ -112,7 +112,7 @@ export async function tail(o: TailOptions): Promise<number> {
     fh = await fsp.open(o.file, 'r');
   } catch (err) {
     if (!(o.follow && (err as NodeJS.ErrnoException).code === 'ENOENT')) {
-      process.stderr.write(`log-server tail: cannot read ${o.file}: ${describeFsError(err)}\n`);
+      process.stderr.write(`log-server tail: cannot read ${o.file}: ${whyUnreadable(err)}\n`);
       return 1;
     }
   }
@@ -166,7 +166,11 @@ async function tailGzip(o: TailOptions, render: (line: string) => string | null,
   if (o.follow) return usage('--follow cannot follow a .gz file (it is a finished, rotated file)');
   const shown: string[] = [];
   try {
-    const lines = createInterface({ input: createReadStream(o.file).pipe(createGunzip()), crlfDelay: Infinity });
+    const gunzip = createGunzip();
+    createReadStream(o.file)
+      .on('error', (err) => gunzip.destroy(err)) // a missing file fails the loop below, like a bad one
+      .pipe(gunzip);
+    const lines = createInterface({ input: gunzip, crlfDelay: Infinity });
     for await (const line of lines) {
       const text = render(line);
       if (text === null || o.lines === 0) continue;
@@ -174,9 +178,13 @@ async function tailGzip(o: TailOptions, render: (line: string) => string | null,
       if (shown.length > o.lines) shown.shift();
     }
   } catch (err) {
-    process.stderr.write(`log-server tail: cannot read ${o.file}: ${describeFsError(err)}\n`);
+    process.stderr.write(`log-server tail: cannot read ${o.file}: ${whyUnreadable(err)}\n`);
     return 1;
   }
   for (const text of shown) await out(text + '\n');
   return 0;
+}
+
+function whyUnreadable(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : describeFsError(err);
 }
