@@ -234,6 +234,7 @@ export async function runLoadtest(opts: Partial<LoadtestOptions>): Promise<Loadt
     result.target = target ?? null;
     if (target !== undefined) {
       tailer = await FileTailer.open(target, tagged);
+      tailer.followRotation = o.serverArgs.some((a) => a === '--max-size' || a === '--rotate' || a.startsWith('--max-size=') || a.startsWith('--rotate='));
       const t = tailer;
       poller = setInterval(() => void t.poll(), pollMs);
       if (latency) {
@@ -466,6 +467,8 @@ export async function runLoadtest(opts: Partial<LoadtestOptions>): Promise<Loadt
     }
     if (tailer !== null) {
       if (server === null && !abort.signal.aborted) await sleep(300); // an external server: a moment to finish
+      await tailer.poll(); // (one already under way may have begun before the last write)
+      tailer.scanNext = true;
       await tailer.poll();
       result.final.lines = tailer.lines;
       result.final.bytes = tailer.bytes;

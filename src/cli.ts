@@ -7,10 +7,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULTS, ServerError } from './options';
 import { serveForever } from './server';
+import { runTail } from './tail/cli';
 
 const MiB = 1024 * 1024;
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'tail') return runTail(argv.slice(1));
   const { default: yargs } = await import('yargs');
   const version = (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
   let failure: string | null = null;
@@ -37,6 +39,12 @@ async function main(argv: string[]): Promise<number> {
       'http-port': { type: 'number', describe: 'also take HTTPHandler requests on this port, same host (0 picks one) [default: off]' },
       'http-path': { type: 'string', default: DEFAULTS.httpPath, describe: 'the path HTTPHandler requests are taken at' },
       'http-auth': { type: 'string', describe: 'user:password the HTTPHandler credentials must match (Basic auth; prefer LOG_SERVER_HTTP_AUTH)' },
+      'metrics-port': { type: 'number', describe: 'serve /metrics (Prometheus) and /healthz over HTTP on this port of --host [default: off]' },
+      allow: { type: 'string', array: true, describe: 'accept connections only from this network (CIDR, IPv4 or IPv6; repeatable) [default: any]' },
+      'max-size': { type: 'string', describe: 'rotate the target before it passes this size (512K, 100M, 1G or bytes): logs.txt.1, .2 …' },
+      rotate: { type: 'string', describe: 'rotate the target daily or hourly: logs.txt.2026-11-25 …' },
+      'max-files': { type: 'number', default: DEFAULTS.maxFiles, describe: 'rotated files kept; older ones are removed' },
+      compress: { type: 'boolean', default: false, describe: 'gzip rotated files (in the background): logs.txt.1.gz …' },
     })
     .env('LOG_SERVER')
     .strict()
@@ -45,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
     .alias('h', 'help')
     .alias('v', 'version')
     .wrap(Math.min(110, process.stdout.columns || 110))
-    .epilog(`Every option can also be given as LOG_SERVER_<NAME>, e.g. LOG_SERVER_PORT=9021. SIGHUP reopens the target (for logrotate). Sizes: ${DEFAULTS.maxFrame / MiB} MiB frame, ${DEFAULTS.maxEntry / MiB} MiB entry, ${DEFAULTS.maxBuffer / MiB} MiB buffer by default.`)
+    .epilog(`Every option can also be given as LOG_SERVER_<NAME>, e.g. LOG_SERVER_PORT=9021. SIGHUP reopens the target (for logrotate). To read the log: log-server tail --help. Sizes: ${DEFAULTS.maxFrame / MiB} MiB frame, ${DEFAULTS.maxEntry / MiB} MiB entry, ${DEFAULTS.maxBuffer / MiB} MiB buffer by default.`)
     .fail((msg, err) => {
       failure = msg ?? err?.message ?? 'invalid arguments';
     })
@@ -70,6 +78,12 @@ async function main(argv: string[]): Promise<number> {
     httpPort: parsed['http-port'],
     httpPath: parsed['http-path'],
     httpAuth: parsed['http-auth'],
+    metricsPort: parsed['metrics-port'],
+    allow: parsed.allow,
+    maxSize: parsed['max-size'],
+    rotate: parsed.rotate,
+    maxFiles: parsed['max-files'],
+    compress: parsed.compress,
   });
   return summary.fatal ? 1 : 0;
 }

@@ -3,6 +3,8 @@
  */
 import { availableParallelism } from 'node:os';
 import type { Reporter } from './report';
+import { parseAllowList } from './access';
+import { parseInterval, parseSize, type RotationOptions } from './sink/rotate';
 
 export interface ServerOptions {
   /** Address to listen on. Default 127.0.0.1 (loopback only). */
@@ -39,11 +41,23 @@ export interface ServerOptions {
   httpPath: string;
   /** "user:password" that HTTPHandler's `credentials` must match (Basic auth). Default: none asked. */
   httpAuth?: string;
+  /** Port of the HTTP endpoint serving /metrics (Prometheus text) and /healthz, on `host`. Default: none. */
+  metricsPort?: number;
+  /** Networks (CIDR, IPv4 or IPv6; a bare address is one host) allowed to connect. Default: any. */
+  allow?: string[];
+  /** Rotate the target before it would pass this size: bytes, or a string like "100M", "1G", "512K". Default: never. */
+  maxSize?: number | string;
+  /** Rotate the target at the first write of each "daily" or "hourly" period (or a fixed interval like "30s"). */
+  rotate?: string;
+  /** Rotated files kept besides the target (with maxSize or rotate); older ones are removed. Default 5. */
+  maxFiles: number;
+  /** Gzip rotated files in the background. Default false. */
+  compress: boolean;
   /** Where the server's own lines go. Default: stderr, rate-limited per kind. */
   reporter?: Reporter;
 }
 
-export const DEFAULTS: Omit<ServerOptions, 'reporter' | 'rejects' | 'httpPort' | 'httpAuth'> = {
+export const DEFAULTS: Omit<ServerOptions, 'reporter' | 'rejects' | 'httpPort' | 'httpAuth' | 'metricsPort' | 'allow' | 'maxSize' | 'rotate'> = {
   host: '127.0.0.1',
   port: 9020,
   target: 'logs.txt',
@@ -58,6 +72,8 @@ export const DEFAULTS: Omit<ServerOptions, 'reporter' | 'rejects' | 'httpPort' |
   udp: true,
   udpBuffer: 4 * 1024 * 1024,
   httpPath: '/log',
+  maxFiles: 5,
+  compress: false,
 };
 
 /** A reason the server cannot start or keep running; the CLI prints `message` alone, without a stack. */
@@ -96,5 +112,33 @@ export function resolveOptions(partial: Partial<ServerOptions>): ServerOptions {
   check(o.httpPort === undefined || o.httpPort === 0 || o.httpPort !== o.port, `http-port must differ from port (${o.port} is the SocketHandler port)`);
   check(typeof o.httpPath === 'string' && /^\/[^?#\s]*$/.test(o.httpPath), `http-path must start with / and hold no ?, # or spaces, not ${JSON.stringify(o.httpPath)}`);
   check(o.httpAuth === undefined || (typeof o.httpAuth === 'string' && /^[^:]+:/.test(o.httpAuth)), 'http-auth must be user:password (a user without ":", then the password)');
+  check(o.metricsPort === undefined || isInt(o.metricsPort, 0, 65535), `metrics-port must be an integer from 0 to 65535, not ${String(o.metricsPort)}`);
+  if (o.allow !== undefined) o.allow = parseAllowList(o.allow);
+  checkRotation(o);
   return o;
+}
+
+/** The rotation options: sizes like "100M" become bytes. */
+function checkRotation(o: ServerOptions): void {
+  if (o.maxSize !== undefined) {
+    const size = parseSize(o.maxSize);
+    check(isInt(size, 1024), `max-size must be a size of at least 1K, such as 512K, 100M or 1G, not ${String(o.maxSize)}`);
+    o.maxSize = size;
+  }
+  check(o.rotate === undefined || parseInterval(o.rotate) !== null, `rotate must be daily or hourly, not ${String(o.rotate)}`);
+  check(isInt(o.maxFiles, 1, 100_000), `max-files must be an integer from 1 to 100000, not ${String(o.maxFiles)}`);
+  check(typeof o.compress === 'boolean', 'compress must be true or false');
+  check(!o.compress || o.maxSize !== undefined || o.rotate !== undefined, 'compress needs max-size or rotate (it gzips the rotated files)');
+}
+
+/** What the file writer needs to rotate the target, or undefined without max-size and rotate. */
+export function rotationOf(o: ServerOptions): RotationOptions | undefined {
+  if (o.maxSize === undefined && o.rotate === undefined) return undefined;
+  return {
+    maxSize: o.maxSize === undefined ? undefined : parseSize(o.maxSize),
+    interval: o.rotate === undefined ? undefined : (parseInterval(o.rotate) ?? undefined),
+    maxFiles: o.maxFiles,
+    compress: o.compress,
+    utc: o.utc,
+  };
 }

@@ -2,6 +2,7 @@
  * Starting and stopping: single-process (one process reads, decodes, formats and writes) or multithreaded
  * (see cluster/primary.ts). `serveForever` is the blocking form of the original `serve_forever`.
  */
+import cluster from 'node:cluster';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { resolveOptions, ServerError, type ServerOptions } from './options';
@@ -12,7 +13,9 @@ import { Writer, stopOnce, summaryLine, type ServerSummary } from './writer';
 import { formatAddress, stopAccepting } from './listen';
 import { startMultithreaded } from './cluster/primary';
 import { admitAll } from './input/admit';
-import { listenWithOtherInputs, startOtherInputs, summaryCounts, type OtherInputs } from './input/inputs';
+import { listenWithOtherInputs, registerInputStats, startOtherInputs, summaryCounts, type OtherInputs } from './input/inputs';
+import { countRefusedConnection, newServerStats, startMetrics, type MetricsEndpoint } from './metrics';
+import { makeAllowCheck, openToAllWarning, refuseNotAllowed } from './access';
 
 export interface RunningServer {
   /** Where the server listens (the real port when started with port 0). */
@@ -48,32 +51,50 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
     void stop.run(`lost the lock on ${o.target}`);
   });
   const connections = new ConnectionSet(makeLineMaker(o), writer.sink, o.maxFrame, reporter, (r) => writer.reject(r));
+  const stats = newServerStats();
+  stats.inputs.set('tcp', connections.stats);
+  const allowed = makeAllowCheck(o.allow);
   let lastAccept = 0;
   const server = net.createServer((socket) => {
     lastAccept = Date.now();
-    if (connections.size >= o.maxConnections) return refuseConnection(socket, o, reporter);
+    if (allowed !== null && !allowed(socket.remoteAddress)) return refuseNotAllowed(socket, stats, reporter);
+    if (connections.size >= o.maxConnections) {
+      countRefusedConnection(stats, 'too-many-connections');
+      return refuseConnection(socket, o, reporter);
+    }
     connections.serve(socket);
   });
   let address: AddressInfo;
-  let others: OtherInputs;
+  let others: OtherInputs | undefined;
+  let metrics: MetricsEndpoint | null = null;
   try {
-    // admitAll: where an address allow-list plugs in (a function of the client's IP address).
-    ({ address, others } = await listenWithOtherInputs(server, o, (tcp) => startOtherInputs(o, tcp, writer.sink, reporter, (r) => writer.reject(r), admitAll)));
+    // UDP datagrams and HTTP requests are checked against --allow too.
+    ({ address, others } = await listenWithOtherInputs(server, o, (tcp) => startOtherInputs(o, tcp, writer.sink, reporter, (r) => writer.reject(r), allowed ?? admitAll)));
+    if (o.metricsPort !== undefined) metrics = await startMetrics(o.host, o.metricsPort, { stats, sink: writer.sink, openConnections: () => connections.size });
   } catch (err) {
+    await others?.stop(0);
     server.close();
     await writer.close();
     throw err;
   }
+  const inputs: OtherInputs = others;
+  registerInputStats(stats.inputs, inputs);
+  stats.listening = true;
   reporter.info(`listening on ${formatAddress(address)}, writing ${writer.path}, single-process`);
-  const also = others.describe();
+  const warning = openToAllWarning(o.host, address.port, o.allow);
+  if (warning !== null) reporter.info(warning);
+  if (metrics !== null) reporter.info(metrics.line);
+  const also = inputs.describe();
   if (also !== null) reporter.info(`also listening on ${also}`);
   const stop = stopOnce(async (fatal?: string) => {
+    stats.listening = false;
     reporter.info(`stopping: ${connections.size} connections open, draining for up to ${o.drainTimeout} ms`);
-    const othersStopped = others.stop(o.drainTimeout);
+    const othersStopped = inputs.stop(o.drainTimeout);
     await stopAccepting(server, () => lastAccept);
     await connections.drain(o.drainTimeout);
     await othersStopped;
-    const summary: ServerSummary = { written: await writer.close(), ...summaryCounts(connections.stats, others), rejectsDropped: writer.rejectsDropped, fatal };
+    const summary: ServerSummary = { written: await writer.close(), ...summaryCounts(connections.stats, inputs), rejectsDropped: writer.rejectsDropped, fatal };
+    await metrics?.close();
     reporter.info(summaryLine(summary, writer.path));
     return summary;
   });
@@ -95,6 +116,11 @@ export function refuseConnection(socket: net.Socket, o: ServerOptions, reporter:
  *   await serveForever('127.0.0.1', 9020, { target: 'logs.txt', multithreaded: true });
  */
 export async function serveForever(host: string, port: number, options: Partial<ServerOptions> = {}): Promise<ServerSummary> {
+  if (cluster.isWorker) {
+    // pm2 cluster mode (or another node:cluster primary) runs its app as cluster workers: each instance would
+    // fight for the target's lock, and its listening socket belongs to someone else's primary.
+    throw new ServerError('cannot run as a cluster worker (pm2 cluster mode?): start it in fork mode (exec_mode: "fork", one instance); use --multithreaded for more processes');
+  }
   const server = await startServer({ ...options, host, port });
   const onSignal = () => void server.close();
   const onHangup = () => server.reopen();

@@ -8,7 +8,7 @@ import { lockTarget, type ReleaseLock } from './sink/lock';
 import { repairTornTail } from './sink/torn-tail';
 import type { Reporter } from './report';
 import type { InputStats, RejectedFrame } from './input/tcp';
-import type { ServerOptions } from './options';
+import { rotationOf, type ServerOptions } from './options';
 
 export interface ServerSummary {
   /** Records written to the target. */
@@ -43,13 +43,14 @@ export class Writer {
    * `onLockLost` runs if the lock is compromised later.
    */
   static async open(o: ServerOptions, reporter: Reporter, onLockLost: (err: Error) => void): Promise<Writer> {
-    const sink = new FileSink(resolve(o.target), { reporter, highWaterMark: o.maxBuffer });
+    const sink = new FileSink(resolve(o.target), { reporter, highWaterMark: o.maxBuffer, rotation: rotationOf(o) });
     await sink.open();
     let release: ReleaseLock | null = null;
     let rejects: FileSink | null = null;
     try {
       release = await lockTarget(sink.path, onLockLost);
       await repairTornTail(sink.path, reporter);
+      sink.startRotation();
       if (o.rejects) {
         rejects = new FileSink(resolve(o.rejects), { reporter, highWaterMark: o.maxBuffer });
         await rejects.open();
@@ -106,6 +107,7 @@ export function addStats(into: InputStats, more: InputStats): void {
   into.received += more.received;
   into.refused += more.refused;
   into.connectionsTotal += more.connectionsTotal;
+  into.bytesIn += more.bytesIn ?? 0;
   for (const [code, n] of Object.entries(more.refusedBy)) into.refusedBy[code] = (into.refusedBy[code] ?? 0) + n;
 }
 

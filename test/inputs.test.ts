@@ -233,6 +233,31 @@ function inputs(mode: Mode) {
 
 for (const mode of MODES) describe(mode.name, () => inputs(mode));
 
+describe('--allow', () => {
+  for (const mode of MODES) {
+    test(`${mode.name}: applies to UDP datagrams and HTTP requests`, async (t) => {
+      const dir = await tempDir(t);
+      const target = join(dir, 'logs.jsonl');
+      const server = await startCli(t, { target, multithreaded: mode.multithreaded, workers: 2, args: ['--allow', '127.0.0.2', '--http-port', '0'] });
+      const { httpPort } = await alsoListening(server);
+      const datagram = frame(b64(GOOD.pickle));
+      await sendDatagrams(server.port, [datagram]); // from 127.0.0.1
+      const from2 = dgram.createSocket('udp4');
+      await new Promise<void>((r) => from2.bind(0, '127.0.0.2', () => r()));
+      await new Promise<void>((r, j) => from2.send(datagram, server.port, '127.0.0.1', (err) => (err ? j(err) : r())));
+      from2.close();
+      const answer = await request(httpPort!, 'GET', `/log?${form({ created: '1700000000.5', msg: 'x' })}`);
+      assert.equal(answer.status, 403);
+      await waitForLines(target, 1);
+      const exit = await server.stop('SIGTERM');
+      assert.deepEqual(await readLines(target), [GOOD.line]);
+      assertStopped(exit, 1);
+      assert.match(exit.stderr, /refused 2 \(not-allowed 2\); received tcp 0, udp 2 \(1 refused\), http 1 \(1 refused\)$/m);
+      assert.match(exit.stderr, /^log-server: refused a datagram from 127\.0\.0\.1:\d+ \(not-allowed\): not in --allow$/m);
+    });
+  }
+});
+
 describe('HTTP requests that are not records', () => {
   test('404, 405, 415, 400, 413, 431 and cut requests, each with its reason; counted, reported and kept', async (t) => {
     const dir = await tempDir(t);

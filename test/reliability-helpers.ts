@@ -257,10 +257,10 @@ export interface Background {
   kill(): void;
 }
 
-/** Starts reliability_clients.py in the background; it is SIGKILLed in `t.after` if still running. */
-export function background(t: TestContext, args: string[]): Background {
+/** Starts reliability_clients.py (or another Python `script`) in the background; it is SIGKILLed in `t.after` if still running. */
+export function background(t: TestContext, args: string[], script = CLIENTS): Background {
   const started = Date.now();
-  const proc = spawn('python3', [CLIENTS, ...args], { cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn('python3', [script, ...args], { cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   let exited = false;

@@ -3,6 +3,7 @@
  * of the records in the new bytes, noting when each first appeared.
  */
 import { promises as fsp } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { TAG_DIGITS, TAG_MARKER, readTag } from './corpus';
 
 const READ_CHUNK = 4 * 1024 * 1024;
@@ -55,6 +56,14 @@ export class FileTailer {
   /** Last bytes of the previous read that may hold the start of a tag. */
   private carry = 0;
   private polling: Promise<void> | null = null;
+  /** Follow the target through renames by the server's own rotation (set by the load test with --max-size/--rotate). */
+  followRotation = false;
+  /** The next poll scans every rotated file (set before the final count). */
+  scanNext = false;
+  private liveIno = -1;
+  private polls = 0;
+  private readonly inodeOffsets = new Map<number, number>();
+  private readonly doneInodes = new Set<number>();
 
   private constructor(
     readonly path: string,
@@ -87,6 +96,7 @@ export class FileTailer {
   }
 
   private async readNew(): Promise<void> {
+    if (this.followRotation) return this.readRotating();
     if (this.fh === null) {
       try {
         this.fh = await fsp.open(this.path, 'r');
@@ -94,6 +104,48 @@ export class FileTailer {
         return; // not created yet
       }
     }
+    await this.readToEnd();
+  }
+
+  /**
+   * With rotation (--max-size, --rotate) every poll looks at the target and every uncompressed rotated file,
+   * by inode: each is read from where it was left, whatever its name now (renames keep the inode). A file seen
+   * under a rotated name is complete (the server renames only after its last write): read to its end once.
+   */
+  private async readRotating(): Promise<void> {
+    const dir = dirname(this.path);
+    const base = basename(this.path);
+    // The directory is scanned when the path holds a new file, every 25th poll, and when asked (the final count);
+    // between, only the target is read.
+    const live = await fsp.stat(this.path).catch(() => null);
+    const scan = this.scanNext || live === null || live.ino !== this.liveIno || ++this.polls % 25 === 0;
+    this.scanNext = false;
+    if (live !== null) this.liveIno = live.ino;
+    for (const name of scan ? [base, ...(await fsp.readdir(dir))] : [base]) {
+      if (name !== base && (!name.startsWith(base + '.') || /\.(gz|lock|tmp)$/.test(name))) continue;
+      // Open, then fstat: the name may point at another file by the time it is opened (the chain shifts).
+      const fh = await fsp.open(join(dir, name), 'r').catch(() => null);
+      if (fh === null) continue; // renamed meanwhile: next poll
+      try {
+        const st = await fh.stat();
+        if (!st.isFile() || this.doneInodes.has(st.ino)) continue;
+        const at = this.inodeOffsets.get(st.ino) ?? (name === base && this.inodeOffsets.size === 0 ? this.offset : 0);
+        this.fh = fh;
+        this.offset = at;
+        this.carry = 0;
+        if (st.size > at) await this.readToEnd();
+        this.inodeOffsets.set(st.ino, this.offset);
+        // Complete once seen under a rotated name: the server renames only after its last write.
+        if (name !== base) this.doneInodes.add(st.ino);
+      } finally {
+        this.fh = null;
+        await fh.close();
+      }
+    }
+  }
+
+  private async readToEnd(): Promise<void> {
+    if (this.fh === null) return;
     for (;;) {
       const { bytesRead } = await this.fh.read(this.buf, this.carry, READ_CHUNK, this.offset);
       if (bytesRead === 0) return;

@@ -1,5 +1,8 @@
 import type { InputStats, RejectedFrame } from '../input/tcp';
 
+/** How often a worker sends its counters to the primary (when they changed), for /metrics. */
+export const STATS_INTERVAL_MS = 250;
+
 /** Settings a worker needs, passed in its environment as JSON (LOG_SERVER_WORKER_CONFIG). */
 export interface WorkerConfig {
   utc: boolean;
@@ -17,4 +20,5 @@ export type ToPrimary =
   | { t: 'conn-closed' }
   | { t: 'reject'; frame: RejectedFrame }
   | { t: 'stop-request'; signal: string }
+  | { t: 'stats'; inputs: Record<string, InputStats> }
   | { t: 'stopped'; stats: InputStats };

@@ -20,7 +20,9 @@ import { refuseConnection, type RunningServer } from '../server';
 import type { ToPrimary, ToWorker, WorkerConfig } from './messages';
 import { ServerError } from '../options';
 import { admitAll } from '../input/admit';
-import { listenWithOtherInputs, startOtherInputs, summaryCounts, type OtherInputs } from '../input/inputs';
+import { listenWithOtherInputs, registerInputStats, startOtherInputs, summaryCounts, type OtherInputs } from '../input/inputs';
+import { countRefusedConnection, newServerStats, startMetrics, workerGone, type MetricsEndpoint } from '../metrics';
+import { makeAllowCheck, openToAllWarning, refuseNotAllowed } from '../access';
 
 /** How long after the drain timeout a worker may take to send its last batch before it is killed. */
 const WORKER_EXIT_GRACE_MS = 5000;
@@ -50,6 +52,7 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
   cluster.setupPrimary({ exec: join(__dirname, 'worker' + extname(self)), serialization: 'advanced', args: [] });
   const states = new Map<Worker, WorkerState>();
   const stats = newInputStats();
+  const serverStats = newServerStats();
   let stopping = false;
   let paused = false;
   let openConnections = 0;
@@ -92,15 +95,22 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
           case 'reject':
             writer.reject(msg.frame);
             break;
+          case 'stats':
+            // After 'exit' its counts are in `gone` already (a message may be read after the exit).
+            if (states.has(worker)) serverStats.remote.set(worker.id, msg.inputs);
+            break;
           case 'stopped':
             addStats(stats, msg.stats);
+            if (states.has(worker)) serverStats.remote.set(worker.id, { tcp: msg.stats });
             break;
         }
       });
       worker.on('exit', (code, signal) => {
         states.delete(worker);
         openConnections -= state.connections;
+        workerGone(serverStats, worker.id);
         if (stopping) return;
+        serverStats.workerRestarts++;
         reporter.warn('worker-exit', `worker ${worker.process.pid} died (${signal ?? `exit code ${code}`}) with ${state.connections} connections; starting a new one`);
         setTimeout(() => {
           if (!stopping) void fork();
@@ -112,14 +122,20 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
   await Promise.all(Array.from({ length: o.workers }, fork));
 
   let lastAccept = 0;
+  const allowed = makeAllowCheck(o.allow);
   const server = net.createServer({ pauseOnConnect: true }, (socket) => {
     lastAccept = Date.now();
-    if (openConnections >= o.maxConnections) return refuseConnection(socket, o, reporter);
+    if (allowed !== null && !allowed(socket.remoteAddress)) return refuseNotAllowed(socket, serverStats, reporter);
+    if (openConnections >= o.maxConnections) {
+      countRefusedConnection(serverStats, 'too-many-connections');
+      return refuseConnection(socket, o, reporter);
+    }
     let best: WorkerState | undefined;
     for (const s of states.values()) {
       if (s.ready && s.worker.isConnected() && (best === undefined || s.connections < best.connections)) best = s;
     }
     if (best === undefined) {
+      countRefusedConnection(serverStats, 'no-worker');
       reporter.warn('no-worker', `no worker ready for the connection from ${socket.remoteAddress}; closing it`);
       socket.destroy();
       return;
@@ -130,12 +146,18 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
   });
 
   let address: AddressInfo;
-  let others: OtherInputs;
+  let others: OtherInputs | undefined;
+  let metrics: MetricsEndpoint | null = null;
+  const unhealthy = () => ([...states.values()].some((s) => s.ready && s.worker.isConnected()) ? null : 'no worker ready');
   try {
-    // UDP and HTTP are served here, in the primary, straight into the writer's sink (see input/inputs.ts).
-    // admitAll: where an address allow-list plugs in (a function of the client's IP address).
-    ({ address, others } = await listenWithOtherInputs(server, o, (tcp) => startOtherInputs(o, tcp, sink, reporter, (r) => writer.reject(r), admitAll)));
+    // UDP and HTTP are served here, in the primary, straight into the writer's sink (see input/inputs.ts); their
+    // datagrams and requests are checked against --allow too.
+    ({ address, others } = await listenWithOtherInputs(server, o, (tcp) => startOtherInputs(o, tcp, sink, reporter, (r) => writer.reject(r), allowed ?? admitAll)));
+    if (o.metricsPort !== undefined) {
+      metrics = await startMetrics(o.host, o.metricsPort, { stats: serverStats, sink, openConnections: () => openConnections, unhealthy });
+    }
   } catch (err) {
+    await others?.stop(0);
     server.close();
     stopping = true;
     // They have served nothing yet; a signal they would turn into a stop request is not wanted here.
@@ -143,13 +165,20 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
     await writer.close();
     throw err;
   }
+  const inputs: OtherInputs = others;
+  registerInputStats(serverStats.inputs, inputs);
+  serverStats.listening = true;
   reporter.info(`listening on ${formatAddress(address)}, writing ${sink.path}, multithreaded with ${o.workers} workers`);
-  const also = others.describe();
+  const warning = openToAllWarning(o.host, address.port, o.allow);
+  if (warning !== null) reporter.info(warning);
+  if (metrics !== null) reporter.info(metrics.line);
+  const also = inputs.describe();
   if (also !== null) reporter.info(`also listening on ${also}`);
 
   const stopper = stopOnce(async (fatal?: string) => {
+    serverStats.listening = false;
     reporter.info(`stopping: ${openConnections} connections open, draining for up to ${o.drainTimeout} ms`);
-    const othersStopped = others.stop(o.drainTimeout);
+    const othersStopped = inputs.stop(o.drainTimeout);
     await stopAccepting(server, () => lastAccept);
     stopping = true;
     await Promise.all(
@@ -176,7 +205,8 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
     );
     await othersStopped;
     const written = await writer.close();
-    const summary: ServerSummary = { written, ...summaryCounts(stats, others), rejectsDropped: writer.rejectsDropped, fatal };
+    await metrics?.close();
+    const summary: ServerSummary = { written, ...summaryCounts(stats, inputs), rejectsDropped: writer.rejectsDropped, fatal };
     reporter.info(summaryLine(summary, writer.path));
     return summary;
   });

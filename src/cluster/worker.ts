@@ -10,7 +10,7 @@ import { ConnectionSet } from '../input/tcp';
 import { makeLineMaker } from '../record';
 import { streamReporter } from '../report';
 import { IpcSink } from './ipc-sink';
-import type { ToPrimary, ToWorker, WorkerConfig } from './messages';
+import { STATS_INTERVAL_MS, type ToPrimary, type ToWorker, type WorkerConfig } from './messages';
 
 const send = (msg: ToPrimary, done?: () => void) => process.send?.(msg, undefined, undefined, () => done?.());
 
@@ -20,6 +20,15 @@ function main(): void {
   const sink = new IpcSink(send);
   const connections = new ConnectionSet(makeLineMaker(config), sink, config.maxFrame, reporter, (frame) => send({ t: 'reject', frame }));
   let stopping = false;
+  // The counters go to the primary (which serves /metrics) when they changed, at most every STATS_INTERVAL_MS.
+  let reported = -1;
+  setInterval(() => {
+    const s = connections.stats;
+    const now = s.received + s.bytesIn + s.connectionsTotal;
+    if (now === reported || stopping) return;
+    reported = now;
+    send({ t: 'stats', inputs: { tcp: s } });
+  }, STATS_INTERVAL_MS).unref();
 
   process.on('message', (msg: ToWorker, handle?: unknown) => {
     switch (msg.t) {

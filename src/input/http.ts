@@ -63,7 +63,10 @@ export class HttpInput {
       this.sinkFull = false;
       for (const answer of this.held.splice(0)) answer();
     });
-    server.on('connection', () => (this.lastAccept = Date.now()));
+    server.on('connection', () => {
+      this.lastAccept = Date.now();
+      this.stats.connectionsTotal++;
+    });
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.clientError(err, socket));
   }
@@ -94,7 +97,7 @@ export class HttpInput {
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const what = `${req.method} ${path.length > 200 ? path.slice(0, 200) + '…' : path}`;
-    if (!this.o.admit(req.socket.remoteAddress ?? '')) return this.refuse(res, client, 403, 'not-allowed', `${what}: this address may not send records`);
+    if (!this.o.admit(req.socket.remoteAddress ?? '')) return this.refuse(res, client, 403, 'not-allowed', `${what}: not in --allow`);
     if (path !== this.o.path) return this.refuse(res, client, 404, 'not-found', `${what}: records are taken at ${this.o.path} only`);
     if (req.method !== 'GET' && req.method !== 'POST') {
       res.setHeader('Allow', 'GET, POST');
@@ -107,6 +110,7 @@ export class HttpInput {
     }
     if (req.method === 'GET') {
       const query = q < 0 ? '' : url.slice(q + 1);
+      this.stats.bytesIn += query.length;
       if (query.length > this.o.maxFrame) return this.refuse(res, client, 413, 'frame-too-large', `${what}: a query of ${query.length} bytes is over the ${this.o.maxFrame}-byte limit`);
       return this.take(res, client, query);
     }
@@ -120,6 +124,7 @@ export class HttpInput {
     req.on('data', (chunk: Buffer) => {
       if (over) return;
       size += chunk.length;
+      this.stats.bytesIn += chunk.length;
       if (size > this.o.maxFrame) {
         over = true;
         chunks.length = 0;

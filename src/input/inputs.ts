@@ -107,6 +107,12 @@ export async function listenWithOtherInputs(
   }
 }
 
+/** Makes the UDP and HTTP counters part of the server's (for /metrics, under the input names "udp", "http"). */
+export function registerInputStats(into: Map<string, InputStats>, other: OtherInputs): void {
+  if (other.udp) into.set('udp', other.udp.stats);
+  if (other.http) into.set('http', other.http.stats);
+}
+
 /** The summary's counts: the TCP input's `tcp` plus the other inputs', with a breakdown by input. */
 export function summaryCounts(tcp: InputStats, other: OtherInputs): Pick<ServerSummary, 'received' | 'refused' | 'refusedBy' | 'byInput'> {
   const all = newInputStats();

@@ -20,6 +20,8 @@ export interface InputStats {
   refused: number;
   refusedBy: Record<string, number>;
   connectionsTotal: number;
+  /** Bytes read from clients. */
+  bytesIn: number;
 }
 
 /** A refused frame as kept in the rejects file: `frame` is its payload (or what arrived of it) in base64. */
@@ -33,7 +35,7 @@ export interface RejectedFrame {
   frame?: string;
 }
 
-export const newInputStats = (): InputStats => ({ received: 0, refused: 0, refusedBy: {}, connectionsTotal: 0 });
+export const newInputStats = (): InputStats => ({ received: 0, refused: 0, refusedBy: {}, connectionsTotal: 0, bytesIn: 0 });
 
 /** What the connections of one process share. */
 export class ConnectionSet {
@@ -80,6 +82,7 @@ export class ConnectionSet {
     };
     socket.on('data', (chunk: Buffer) => {
       state.lastData = Date.now();
+      stats.bytesIn += chunk.length;
       batchCount = 0;
       try {
         reader.push(chunk, onFrame);

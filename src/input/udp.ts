@@ -102,7 +102,8 @@ export class DatagramInput {
     this.lastMessage = Date.now();
     const client = rinfo; // formatted only for a refusal
     this.stats.received++;
-    if (!this.o.admit(rinfo.address)) return this.refuse({ client, reason: 'not-allowed', detail: 'this address may not send records' });
+    this.stats.bytesIn += msg.length;
+    if (!this.o.admit(rinfo.address)) return this.refuse({ client, reason: 'not-allowed', detail: 'not in --allow' });
     const announced = msg.length >= 4 ? msg.readUInt32BE(0) : -1;
     if (announced !== msg.length - 4) {
       if (announced > this.o.maxFrame) {

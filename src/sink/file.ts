@@ -6,12 +6,16 @@
  * the queue is below the low-water mark. A failed write (disk full, I/O error) is reported and retried with
  * backoff, keeping every unwritten byte. `reopen()` (for logrotate) switches to a new file at the same path
  * after the lines queued so far. `close()` writes everything, fsyncs and closes.
+ *
+ * With `rotation` (sink/rotate.ts) the sink itself moves the file away between two batches, the same switch as
+ * a reopen: a batch is cut at the last line that fits `maxSize`, so a line never straddles two files.
  */
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import type { EntrySink } from './sink';
 import type { Reporter } from '../report';
 import { ServerError } from '../options';
+import { periodStart, Rotator, type RotationOptions } from './rotate';
 
 export interface FileSinkOptions {
   /** Queued bytes above which write() returns false. */
@@ -19,7 +23,14 @@ export interface FileSinkOptions {
   /** How long the first line after an idle spell waits for others before it is written, in ms. Default 1. */
   lingerMs?: number;
   reporter: Reporter;
+  /** Rotate the file by size and/or time. Default: never. */
+  rotation?: RotationOptions;
+  /** The time rotation goes by, in ms since the epoch (tests pass their own). Default Date.now. */
+  clock?: () => number;
 }
+
+/** After a failed rotation (e.g. the directory is not writable), the next try waits this long. */
+const ROTATE_RETRY_MS = 5000;
 
 /** Queue entry count that marks "reopen here" instead of lines. */
 const REOPEN = -1;
@@ -31,6 +42,12 @@ const MAX_IOV = 1024;
 export class FileSink extends EventEmitter implements EntrySink {
   /** Entries written to the file so far. */
   written = 0;
+  /** Successful writev(2) calls so far. */
+  batches = 0;
+  /** Why the last write failed (e.g. "no space left on device"), or null while writes succeed. */
+  failure: string | null = null;
+  /** Called after every successful writev(2) with its duration in seconds (the write-latency histogram). */
+  onWrite: ((seconds: number) => void) | null = null;
   private fd = -1;
   private queue: Buffer[] = [];
   private queueCounts: number[] = [];
@@ -47,12 +64,23 @@ export class FileSink extends EventEmitter implements EntrySink {
   private readonly highWaterMark: number;
   private readonly lingerMs: number;
   private readonly reporter: Reporter;
+  /** Bytes in the file now open (for rotation by size). */
+  private size = 0;
+  /** Start of the period the open file belongs to (for rotation by time). */
+  private fileStart = 0;
+  private rotateBlockedUntil = 0;
+  private readonly rotation: RotationOptions | undefined;
+  private readonly rotator: Rotator | null;
+  private readonly clock: () => number;
 
   constructor(readonly path: string, options: FileSinkOptions) {
     super();
     this.highWaterMark = options.highWaterMark ?? 16 * 1024 * 1024;
     this.lingerMs = options.lingerMs ?? 1;
     this.reporter = options.reporter;
+    this.rotation = options.rotation;
+    this.rotator = options.rotation ? new Rotator(path, options.rotation, options.reporter) : null;
+    this.clock = options.clock ?? Date.now;
   }
 
   /** Opens (creating if needed) the file for appending. Throws ServerError with a readable reason. */
@@ -62,6 +90,23 @@ export class FileSink extends EventEmitter implements EntrySink {
     } catch (err) {
       throw new ServerError(`cannot open ${this.path}: ${describeFsError(err)}`);
     }
+  }
+
+  /** With rotation: notes the file's size and period, and finishes the rotations a crash cut short. Called once
+   * the file is locked and repaired. */
+  startRotation(): void {
+    if (this.rotator === null) return;
+    this.noteOpened(this.fd);
+    this.rotator.recover();
+  }
+
+  /** Size and period of a newly opened file: an old file keeps the period of its last change (its mtime). */
+  private noteOpened(fd: number): void {
+    if (this.rotation === undefined) return;
+    const st = fs.fstatSync(fd);
+    this.size = st.size;
+    const interval = this.rotation.interval;
+    if (interval) this.fileStart = periodStart(interval, st.size > 0 ? st.mtimeMs : this.clock(), this.rotation.utc);
   }
 
   /** After the lines accepted so far, continue in a new file at the same path. */
@@ -101,10 +146,12 @@ export class FileSink extends EventEmitter implements EntrySink {
   /** Writes everything, fsyncs and closes the file. */
   async close(): Promise<void> {
     await this.idle();
-    if (this.fd < 0) return;
-    const fd = this.fd;
-    this.fd = -1;
-    await new Promise<void>((resolve) => fs.fsync(fd, () => fs.close(fd, () => resolve())));
+    if (this.fd >= 0) {
+      const fd = this.fd;
+      this.fd = -1;
+      await new Promise<void>((resolve) => fs.fsync(fd, () => fs.close(fd, () => resolve())));
+    }
+    await this.rotator?.idle();
   }
 
   /**
@@ -127,10 +174,26 @@ export class FileSink extends EventEmitter implements EntrySink {
         return;
       }
       if (this.queueCounts[0] === REOPEN) return this.reopenNow();
+      if (this.rotator !== null && this.dueForRotation()) return this.rotateNow();
+      // Room left in this file: a batch ends at the last whole line that fits.
+      const room = this.rotation?.maxSize !== undefined && this.rotateBlockedUntil <= this.clock() ? this.rotation.maxSize - this.size : Infinity;
       let bytes = 0;
       let n = 0;
       let count = 0;
       while (n < this.queue.length && n < MAX_IOV && this.queueCounts[n] !== REOPEN && (n === 0 || bytes + this.queue[n].length <= MAX_WRITE)) {
+        if (bytes + this.queue[n].length > room) {
+          // Split this buffer after the last line that fits; a first line longer than a whole file gets one alone.
+          const buf = this.queue[n];
+          let cut = room - bytes > 0 ? buf.lastIndexOf(0x0a, room - bytes - 1) + 1 : 0;
+          if (cut === 0 && n === 0) cut = buf.indexOf(0x0a) + 1 || buf.length;
+          if (cut > 0 && cut < buf.length) this.splitQueued(n, cut);
+          if (cut > 0) {
+            bytes += this.queue[n].length;
+            count += this.queueCounts[n];
+            n++;
+          }
+          break;
+        }
         bytes += this.queue[n].length;
         count += this.queueCounts[n];
         n++;
@@ -143,14 +206,19 @@ export class FileSink extends EventEmitter implements EntrySink {
     }
     this.writing = true;
     const bufs = this.current;
+    const started = process.hrtime.bigint();
     fs.writev(this.fd, bufs, (err, written) => {
       if (err) return this.retryLater(err);
+      this.batches++;
+      this.failure = null;
+      this.onWrite?.(Number(process.hrtime.bigint() - started) / 1e9);
       if (this.retryDelay > 0) {
         this.reporter.info(`writes to ${this.path} succeed again`);
         this.retryDelay = 0;
       }
       // Drop what was written; keep the rest (a short write) for the next call.
       this.currentBytes -= written;
+      this.size += written;
       let i = 0;
       while (i < bufs.length && written >= bufs[i].length) written -= bufs[i++].length;
       if (i < bufs.length) {
@@ -170,6 +238,59 @@ export class FileSink extends EventEmitter implements EntrySink {
     });
   }
 
+  /** Splits queued buffer `n` into its first `cut` bytes and the rest, each with its count of lines. */
+  private splitQueued(n: number, cut: number): void {
+    const buf = this.queue[n];
+    let lines = 0;
+    for (let p = buf.indexOf(0x0a); p !== -1 && p < cut; p = buf.indexOf(0x0a, p + 1)) lines++;
+    this.queue.splice(n, 1, buf.subarray(0, cut), buf.subarray(cut));
+    this.queueCounts.splice(n, 1, lines, this.queueCounts[n] - lines);
+  }
+
+  /** Whether the open file must be rotated before the next line: it is not empty, and that line would not fit,
+   * or a new period has begun since the file's. */
+  private dueForRotation(): boolean {
+    const r = this.rotation!;
+    const now = this.clock();
+    const start = r.interval ? periodStart(r.interval, now, r.utc) : 0;
+    if (this.size === 0) {
+      this.fileStart = start; // an empty file belongs to the period of its first line
+      return false;
+    }
+    if (this.rotateBlockedUntil > now) return false;
+    if (r.interval && start !== this.fileStart) return true;
+    if (r.maxSize === undefined) return false;
+    const first = this.queue[0];
+    const nl = first.indexOf(0x0a);
+    return this.size + (nl === -1 ? first.length : nl + 1) > r.maxSize;
+  }
+
+  /** Moves the file away (one rename), opens a new one at the path, goes on writing; the rest is background. */
+  private rotateNow(): void {
+    this.writing = true;
+    const rotator = this.rotator!;
+    const fail = (err: unknown) => {
+      this.rotateBlockedUntil = this.clock() + ROTATE_RETRY_MS;
+      this.reporter.warn('rotate-error', `cannot rotate ${this.path}: ${describeFsError(err)}; still writing to it, trying again in ${ROTATE_RETRY_MS / 1000} s`);
+      this.writeNext();
+    };
+    rotator.moveAway(this.fileStart).then((moved) => {
+      openForAppend(this.path).then(
+        (fd) => {
+          const old = this.fd;
+          this.fd = fd;
+          this.noteOpened(fd);
+          rotator.afterMove(moved, new Promise<void>((resolve) => fs.fsync(old, () => fs.close(old, () => resolve()))));
+          this.writeNext();
+        },
+        (err) => {
+          // The path is free but cannot be opened: put the file back and keep writing to it.
+          fs.rename(moved, this.path, () => fail(err));
+        },
+      );
+    }, fail);
+  }
+
   private reopenNow(): void {
     this.writing = true;
     this.queue.shift();
@@ -178,6 +299,7 @@ export class FileSink extends EventEmitter implements EntrySink {
       (fd) => {
         const old = this.fd;
         this.fd = fd;
+        this.noteOpened(fd);
         fs.fsync(old, () => fs.close(old, () => this.writeNext()));
       },
       (err) => {
@@ -189,6 +311,7 @@ export class FileSink extends EventEmitter implements EntrySink {
   }
 
   private retryLater(err: NodeJS.ErrnoException): void {
+    this.failure = describeFsError(err);
     this.retryDelay = Math.min(this.retryDelay === 0 ? 100 : this.retryDelay * 2, 5000);
     this.reporter.warn(
       'write-error',

@@ -14,6 +14,9 @@ reported an error (SocketHandler otherwise drops records silently when it cannot
         expected lines to EXPECTED as for `kinds`.
     send_records.py plain HOST PORT COUNT [PREFIX]
         COUNT records "PREFIX I" (default prefix "record").
+    send_records.py levels HOST PORT [TAG]
+        five records for `log-server tail`: app.db DEBUG with an extra, app.web INFO with extras, other WARNING,
+        app.db ERROR with a traceback, app.web CRITICAL with stack_info; each message ends with TAG (default "").
     send_records.py check-json FILE
         every line of FILE must parse with json.loads as strict JSON (no NaN/Infinity literals) into a dict;
         prints the number of lines.
@@ -211,6 +214,20 @@ def cmd_big(host, port, expected_path, size):
     write_expected(expected_path, expected)
 
 
+def cmd_levels(host, port, tag=""):
+    h = FailingSocketHandler(host, int(port))
+    db, web, other = make_logger("app.db", h), make_logger("app.web", h), make_logger("other", h)
+    db.debug("debug one%s", tag, extra={"query_ms": 12})
+    web.info("request done%s", tag, extra={"path": "/x y", "status": 200})
+    other.warning("disk almost full%s", tag, extra={"free": 0.05})
+    try:
+        1 / 0
+    except ZeroDivisionError:
+        db.error("failed%s", tag, exc_info=True)
+    web.critical("down%s", tag, stack_info=True)
+    finish(h, 5)
+
+
 def reject_constant(name):
     raise ValueError(f"non-JSON constant {name}")
 
@@ -234,7 +251,7 @@ def cmd_check_json(path):
 
 
 COMMANDS = {"burst": cmd_burst, "kinds": cmd_kinds, "big": cmd_big, "plain": cmd_plain,
-            "check-json": cmd_check_json}
+            "check-json": cmd_check_json, "levels": cmd_levels}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

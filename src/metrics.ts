@@ -1,0 +1,239 @@
+/**
+ * Counters, /metrics and /healthz.
+ *
+ * The hot path only bumps plain integers on small stats objects: each input its own InputStats (records
+ * received, refused by reason, bytes, connections), the file writer its FileSink fields (written, batches,
+ * failure). prom-client reads them at scrape time through collect() callbacks, so a record costs no prom-client
+ * call. In multithreaded mode the workers send their InputStats to the primary over the IPC channel they already
+ * use (a 'stats' message at most every STATS_INTERVAL_MS (messages.ts), and a last one when they stop), and the primary keeps
+ * the one registry: a scrape is answered by one process, at once, without asking busy workers, and the totals of
+ * a worker that died stay counted.
+ *
+ * A new input counts into an InputStats of its own (newInputStats()) registered under its name with
+ * `stats.inputs.set(name, its stats)`: `received` per record (frame, datagram, request), `refused`/`refusedBy` per
+ * refused one, `bytesIn` per read; the metrics carry it as the `input` label.
+ */
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { newInputStats, type InputStats } from './input/tcp';
+import { addStats } from './writer';
+import type { FileSink } from './sink/file';
+import { listen, formatAddress } from './listen';
+import { ServerError } from './options';
+
+/** The counters of one server, in the process that writes the file. */
+export interface ServerStats {
+  /** Inputs of this process, by name ("tcp"). */
+  inputs: Map<string, InputStats>;
+  /** Inputs' counters last reported by each live worker (multithreaded mode), by worker id and input name. */
+  remote: Map<number, Record<string, InputStats>>;
+  /** The last counters of workers that are gone, by input name: totals never go down when a worker is replaced. */
+  gone: Record<string, InputStats>;
+  /** Connections closed at once, by reason: "not-allowed" (--allow), "too-many-connections", "no-worker". */
+  connectionsRefusedBy: Record<string, number>;
+  /** Workers that died and were replaced. */
+  workerRestarts: number;
+  /** True while the server accepts connections. */
+  listening: boolean;
+}
+
+export const newServerStats = (): ServerStats => ({
+  inputs: new Map(),
+  remote: new Map(),
+  gone: {},
+  connectionsRefusedBy: {},
+  workerRestarts: 0,
+  listening: false,
+});
+
+export function countRefusedConnection(stats: ServerStats, reason: string): void {
+  stats.connectionsRefusedBy[reason] = (stats.connectionsRefusedBy[reason] ?? 0) + 1;
+}
+
+/** A worker is gone: its last counters move to `gone`. */
+export function workerGone(stats: ServerStats, id: number): void {
+  const last = stats.remote.get(id);
+  if (last === undefined) return;
+  stats.remote.delete(id);
+  addInputs(stats.gone, last);
+}
+
+function addInputs(into: Record<string, InputStats>, more: Record<string, InputStats>): void {
+  for (const [name, s] of Object.entries(more)) addStats((into[name] ??= newInputStats()), s);
+}
+
+/** Every input's counters summed over this process, the live workers and the workers gone, by input name. */
+export function inputTotals(stats: ServerStats): Record<string, InputStats> {
+  const totals: Record<string, InputStats> = {};
+  addInputs(totals, stats.gone);
+  for (const r of stats.remote.values()) addInputs(totals, r);
+  addInputs(totals, Object.fromEntries(stats.inputs));
+  return totals;
+}
+
+/** What the endpoint reads at scrape time. */
+export interface MetricsSource {
+  stats: ServerStats;
+  sink: FileSink;
+  openConnections(): number;
+  /** A reason the server is not healthy beyond the common ones (e.g. no worker ready), or null. */
+  unhealthy?(): string | null;
+}
+
+/** Why the server is not healthy, or null: it must listen and its last write must have succeeded. */
+export function healthProblem(source: MetricsSource): string | null {
+  if (!source.stats.listening) return 'not accepting connections (starting or stopping)';
+  if (source.sink.failure !== null) return `cannot write to ${source.sink.path}: ${source.sink.failure}; ${source.sink.pending} entries waiting`;
+  return source.unhealthy?.() ?? null;
+}
+
+/** Write-latency buckets, in seconds: a writev of a batch normally takes tens of microseconds to a millisecond. */
+const WRITE_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/** The registry: every value read from `source` at scrape time, plus the process's default metrics. */
+export function makeRegistry(source: MetricsSource): Registry {
+  const registry = new Registry();
+  const registers = [registry];
+  const { stats, sink } = source;
+  const inputs = () => Object.entries(inputTotals(stats));
+  const perInput = (name: string, help: string, value: (s: InputStats) => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['input'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [input, s] of inputs()) this.inc({ input }, value(s));
+      },
+    });
+  perInput('log_server_records_received_total', 'Records (frames) received, refused ones included.', (s) => s.received);
+  perInput('log_server_bytes_received_total', 'Bytes read from clients.', (s) => s.bytesIn);
+  perInput('log_server_connections_total', 'Connections accepted and served.', (s) => s.connectionsTotal);
+  new Counter({
+    name: 'log_server_records_refused_total',
+    help: 'Records refused (not written; kept with --rejects), by reason code.',
+    labelNames: ['input', 'reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [input, s] of inputs()) for (const [reason, n] of Object.entries(s.refusedBy)) this.inc({ input, reason }, n);
+    },
+  });
+  new Counter({
+    name: 'log_server_records_written_total',
+    help: 'Records written to the target file.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(sink.written);
+    },
+  });
+  new Counter({
+    name: 'log_server_write_batches_total',
+    help: 'Successful writes (writev calls) to the target file; each carries many records.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(sink.batches);
+    },
+  });
+  const latency = new Histogram({ name: 'log_server_write_duration_seconds', help: 'Time one write (writev) of a batch to the target file took.', buckets: WRITE_BUCKETS, registers });
+  sink.onWrite = (seconds) => latency.observe(seconds);
+  new Gauge({
+    name: 'log_server_entries_pending',
+    help: 'Records accepted but not yet written to the target (held in memory while the disk is slow or failing).',
+    registers,
+    collect() {
+      this.set(sink.pending);
+    },
+  });
+  new Gauge({
+    name: 'log_server_connections_open',
+    help: 'Client connections open now.',
+    registers,
+    collect() {
+      this.set(source.openConnections());
+    },
+  });
+  new Counter({
+    name: 'log_server_connections_refused_total',
+    help: 'Connections closed at once, by reason: not-allowed (--allow), too-many-connections, no-worker.',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(stats.connectionsRefusedBy)) this.inc({ reason }, n);
+    },
+  });
+  new Counter({
+    name: 'log_server_worker_restarts_total',
+    help: 'Workers that died and were replaced (multithreaded mode).',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(stats.workerRestarts);
+    },
+  });
+  new Gauge({
+    name: 'log_server_healthy',
+    help: '1 while the server listens and its last write succeeded (what /healthz answers 200 for), else 0.',
+    registers,
+    collect() {
+      this.set(healthProblem(source) === null ? 1 : 0);
+    },
+  });
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+export interface MetricsEndpoint {
+  readonly address: AddressInfo;
+  /** The line that says where it listens (printed after the server's own "listening" line). */
+  readonly line: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves GET /metrics (Prometheus text) and GET /healthz (200 "ok", or 503 with the reason) on host:port.
+ * Throws ServerError if it cannot listen.
+ */
+export async function startMetrics(host: string, port: number, source: MetricsSource): Promise<MetricsEndpoint> {
+  const registry = makeRegistry(source);
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const reply = (status: number, type: string, body: string) => {
+      res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'text/plain; charset=utf-8', 'only GET and HEAD\n');
+    if (path === '/healthz') {
+      const problem = healthProblem(source);
+      return problem === null ? reply(200, 'text/plain; charset=utf-8', 'ok\n') : reply(503, 'text/plain; charset=utf-8', `${problem}\n`);
+    }
+    if (path === '/metrics') {
+      registry.metrics().then(
+        (text) => reply(200, registry.contentType, text),
+        (err: Error) => reply(500, 'text/plain; charset=utf-8', `cannot collect metrics: ${err.message}\n`),
+      );
+      return;
+    }
+    reply(404, 'text/plain; charset=utf-8', 'not found: try /metrics or /healthz\n');
+  });
+  let address: AddressInfo;
+  try {
+    address = await listen(server, host, port);
+  } catch (err) {
+    throw new ServerError(`metrics: ${(err as Error).message}`);
+  }
+  return {
+    address,
+    line: `metrics on http://${formatAddress(address)}/metrics, health on /healthz`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
