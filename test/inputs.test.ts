@@ -235,10 +235,10 @@ for (const mode of MODES) describe(mode.name, () => inputs(mode));
 
 describe('--allow', () => {
   for (const mode of MODES) {
-    test(`${mode.name}: applies to UDP datagrams and HTTP requests`, async (t) => {
+    test(`${mode.name}: applies to UDP datagrams and HTTP requests; /metrics counts them as inputs udp and http`, async (t) => {
       const dir = await tempDir(t);
       const target = join(dir, 'logs.jsonl');
-      const server = await startCli(t, { target, multithreaded: mode.multithreaded, workers: 2, args: ['--allow', '127.0.0.2', '--http-port', '0'] });
+      const server = await startCli(t, { target, multithreaded: mode.multithreaded, workers: 2, args: ['--allow', '127.0.0.2', '--http-port', '0', '--metrics-port', '0'] });
       const { httpPort } = await alsoListening(server);
       const datagram = frame(b64(GOOD.pickle));
       await sendDatagrams(server.port, [datagram]); // from 127.0.0.1
@@ -249,6 +249,16 @@ describe('--allow', () => {
       const answer = await request(httpPort!, 'GET', `/log?${form({ created: '1700000000.5', msg: 'x' })}`);
       assert.equal(answer.status, 403);
       await waitForLines(target, 1);
+      const metricsPort = Number(/metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(server.stderr())?.[1]);
+      const metrics = (await request(metricsPort, 'GET', '/metrics')).body;
+      for (const line of [
+        'log_server_records_received_total{input="udp"} 2',
+        'log_server_records_refused_total{input="udp",reason="not-allowed"} 1',
+        'log_server_records_received_total{input="http"} 1',
+        'log_server_records_refused_total{input="http",reason="not-allowed"} 1',
+      ]) {
+        assert.ok(metrics.split('\n').includes(line), `no ${line} in /metrics:\n${metrics}`);
+      }
       const exit = await server.stop('SIGTERM');
       assert.deepEqual(await readLines(target), [GOOD.line]);
       assertStopped(exit, 1);
