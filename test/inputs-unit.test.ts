@@ -145,7 +145,7 @@ describe('UDP input', () => {
     // The first is written and makes the sink say "full"; 4 more fit (over 3 lines' bytes only after the 4th).
     assert.equal(sink.lines.length, 5);
     assert.deepEqual(input.stats.refusedBy, { overflow: 3 });
-    assert.deepEqual(rejected.map((r) => [r.input, r.reason, r.frame]), Array(3).fill(['udp', 'overflow', undefined]));
+    assert.deepEqual(rejected, [], 'overflow is counted, not kept (it would add to the backlog)');
     sink.drain();
     await sendDatagrams(input.address.port, [datagram, datagram]);
     await until(() => sink.lines.length === 7, 'the lines after the drain');
@@ -181,7 +181,7 @@ h.close()`;
     await until(() => input.stats.refused === 1, 'the refusal');
     assert.deepEqual(asked, ['127.0.0.1']);
     assert.deepEqual(input.stats.refusedBy, { 'not-allowed': 1 });
-    assert.match(rejected[0].client, /^127\.0\.0\.1:\d+$/);
+    assert.deepEqual(rejected, [], 'nothing from a sender outside --allow is kept');
     assert.equal(sink.lines.length, 0);
   });
 });
