@@ -20,9 +20,9 @@ import type { Reporter } from '../src/report';
 
 const CLIENTS = join(PYTHON_DIR, 'operate_clients.py');
 
-function metricsPortOf(s: ServerHandle): number {
-  const m = /metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(s.stderr());
-  assert.ok(m, `no "metrics on" line:\n${s.stderr()}`);
+/** The metrics port from the server's "metrics on" line, which follows the "listening" line. */
+async function metricsPortOf(s: ServerHandle): Promise<number> {
+  const m = await waitFor(() => /metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(s.stderr()), 10_000, () => `no "metrics on" line:\n${s.stderr()}`);
   return Number(m[1]);
 }
 
@@ -62,7 +62,7 @@ for (const mode of MODES) {
       const dir = await tempDir(t);
       const target = join(dir, 'logs.jsonl');
       const server = await startCli(t, { target, multithreaded: mode.multithreaded, args: ['--metrics-port', '0'] });
-      const mport = metricsPortOf(server);
+      const mport = await metricsPortOf(server);
       const N = 6000;
       // Two clients at once, 6000 records each, while /metrics is scraped.
       const senders = ['a', 'b'].map((tag) => background(t, ['from', '127.0.0.1', '127.0.0.1', String(server.port), tag, String(N)], CLIENTS));
@@ -163,7 +163,7 @@ describe('/healthz', () => {
     const mnt = await smallFs(t, '256k', async () => server?.killHard());
     const target = join(mnt, 'logs.jsonl');
     server = await startCli(t, { target, args: ['--metrics-port', '0'] });
-    const mport = metricsPortOf(server);
+    const mport = await metricsPortOf(server);
     assert.deepEqual(await get(mport, '/healthz'), { status: 200, text: 'ok\n' });
     const N = 1500; // ~600-byte lines: about 900 KB against 256 KiB
     const sender = background(t, ['from', '127.0.0.1', '127.0.0.1', String(server.port), 'disk', String(N)], CLIENTS);
@@ -194,7 +194,7 @@ describe('/healthz while stopping', () => {
   test('503 "not accepting connections" during the drain', async (t) => {
     const dir = await tempDir(t);
     const server = await startCli(t, { target: join(dir, 'logs.jsonl'), args: ['--metrics-port', '0', '--drain-timeout', '3000'] });
-    const mport = metricsPortOf(server);
+    const mport = await metricsPortOf(server);
     // A connection inside a frame holds the drain open until --drain-timeout.
     const socket = await connect(t, server.port);
     socket.on('error', () => {});
@@ -222,7 +222,7 @@ for (const mode of MODES) {
       await python([CLIENTS, 'plain', '127.0.0.1', String(server.port), 'refused', '5']);
       await waitForLines(target, 5);
       await waitFor(() => /refused a connection from 127\.0\.0\.1:\d+: not in --allow/.test(server.stderr()), 10_000, () => `the refusal on stderr:\n${server.stderr()}`);
-      const m = await scrape(metricsPortOf(server));
+      const m = await scrape(await metricsPortOf(server));
       assert.ok((m.get('log_server_connections_refused_total{reason="not-allowed"}') ?? 0) >= 1, 'not-allowed counted');
       const exit = await server.stop('SIGTERM');
       assert.equal(exit.code, 0, exit.stderr);
