@@ -11,6 +11,7 @@ import { makeLineMaker } from './record';
 import { Writer, stopOnce, summaryLine, type ServerSummary } from './writer';
 import { formatAddress, listen, stopAccepting } from './listen';
 import { startMultithreaded } from './cluster/primary';
+import type { ForwardStats } from './sink/nats';
 
 export interface RunningServer {
   /** Where the server listens (the real port when started with port 0). */
@@ -24,6 +25,8 @@ export interface RunningServer {
   reopen(): void;
   /** Resolves once the server has stopped, whether by close() or on its own (see `ServerSummary.fatal`). */
   readonly closed: Promise<ServerSummary>;
+  /** With --forward: the forwarder's live numbers (connection, rate, buffer, failures). */
+  readonly forward?: ForwardStats;
 }
 
 /**
@@ -45,7 +48,7 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
     reporter.info(`lost the lock on ${o.target} (${err.message}); stopping`);
     void stop.run(`lost the lock on ${o.target}`);
   });
-  const connections = new ConnectionSet(makeLineMaker(o), writer.sink, o.maxFrame, reporter, (r) => writer.reject(r));
+  const connections = new ConnectionSet(makeLineMaker(o), writer.entries, o.maxFrame, reporter, (r) => writer.reject(r));
   let lastAccept = 0;
   const server = net.createServer((socket) => {
     lastAccept = Date.now();
@@ -64,11 +67,12 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
     reporter.info(`stopping: ${connections.size} connections open, draining for up to ${o.drainTimeout} ms`);
     await stopAccepting(server, () => lastAccept);
     await connections.drain(o.drainTimeout);
-    const summary: ServerSummary = { written: await writer.close(), ...statsOf(connections), fatal };
+    const summary: ServerSummary = { written: await writer.close(o.drainTimeout), ...statsOf(connections), fatal };
+    summary.forward = writer.forward;
     reporter.info(summaryLine(summary, writer.path));
     return summary;
   });
-  return { address, target: writer.path, close: () => stop.run(), reopen: () => writer.reopen(reporter), closed: stop.done };
+  return { address, target: writer.path, close: () => stop.run(), reopen: () => writer.reopen(reporter), closed: stop.done, forward: writer.forwarder?.stats };
 }
 
 /** Past --max-connections: closed at once, and said (rate-limited). */

@@ -41,7 +41,7 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
     reporter.info(`lost the lock on ${o.target} (${err.message}); stopping`);
     void stop?.run(`lost the lock on ${o.target}`);
   });
-  const sink = writer.sink;
+  const sink = writer.entries;
 
   const config: WorkerConfig = { utc: o.utc, maxFrame: o.maxFrame, maxEntry: o.maxEntry };
   const self = __filename;
@@ -137,7 +137,7 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
     await writer.close();
     throw err;
   }
-  reporter.info(`listening on ${formatAddress(address)}, writing ${sink.path}, multithreaded with ${o.workers} workers`);
+  reporter.info(`listening on ${formatAddress(address)}, writing ${writer.path}, multithreaded with ${o.workers} workers`);
 
   const stopper = stopOnce(async (fatal?: string) => {
     reporter.info(`stopping: ${openConnections} connections open, draining for up to ${o.drainTimeout} ms`);
@@ -165,11 +165,11 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
           }),
       ),
     );
-    const written = await writer.close();
-    const summary: ServerSummary = { written, received: stats.received, refused: stats.refused, refusedBy: stats.refusedBy, fatal };
+    const written = await writer.close(o.drainTimeout);
+    const summary: ServerSummary = { written, received: stats.received, refused: stats.refused, refusedBy: stats.refusedBy, fatal, forward: writer.forward };
     reporter.info(summaryLine(summary, writer.path));
     return summary;
   });
   stop = stopper;
-  return { address, target: writer.path, close: () => stopper.run(), reopen: () => writer.reopen(reporter), closed: stopper.done };
+  return { address, target: writer.path, close: () => stopper.run(), reopen: () => writer.reopen(reporter), closed: stopper.done, forward: writer.forwarder?.stats };
 }
