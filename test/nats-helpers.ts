@@ -144,10 +144,23 @@ export async function waitForStream(nc: NatsConnection, stream: string, n: numbe
   }
 }
 
-/** Every message of `stream`, in stream order: subject, sequence and text. */
+/** Every message of `stream`, in stream order: subject, sequence and text. Read again from the start if a
+ * read fails (a cluster node just killed may time a request out); fails after 30 s. */
 export async function readStream(nc: NatsConnection, stream: string): Promise<{ subject: string; seq: number; text: string; msgId: string }[]> {
-  const info = await streamInfo(nc, stream);
-  const total = info?.state.messages ?? 0;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await readStreamOnce(nc, stream);
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(200);
+    }
+  }
+}
+
+async function readStreamOnce(nc: NatsConnection, stream: string): Promise<{ subject: string; seq: number; text: string; msgId: string }[]> {
+  const info = await (await jetstreamManager(nc, { timeout: 5000 })).streams.info(stream);
+  const total = info.state.messages;
   const out: { subject: string; seq: number; text: string; msgId: string }[] = [];
   if (total === 0) return out;
   const js = jetstream(nc);

@@ -7,8 +7,9 @@
  * at once, each with its own reply subject under one inbox subscription (no round trip per record). Every record
  * carries a Nats-Msg-Id unique to it (receiver id, start time, sequence), so a retry of a record that JetStream
  * had stored, but whose acknowledgement was lost, is dropped by the stream's duplicate window instead of stored
- * twice. On a timeout, an error reply or a lost connection the forwarder stops publishing, waits `retryDelay`
- * (doubling up to 5 s) and resends every unacknowledged record in order.
+ * twice. On a timeout, an error reply or a lost connection the forwarder stops publishing, waits (100 ms,
+ * doubling up to 2 s; at once on a reconnect) and resends every unacknowledged record in order: the first alone,
+ * as a probe, the rest once it is acknowledged.
  */
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
@@ -77,7 +78,7 @@ export interface ForwardResult {
 
 const DEFAULT_WINDOW = 4096;
 const DEFAULT_ACK_TIMEOUT_MS = 5000;
-const MAX_RETRY_MS = 5000;
+const MAX_RETRY_MS = 2000;
 
 interface Pending {
   seq: number;
@@ -117,6 +118,9 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
   private retryDelay = 0;
   /** While set, nothing is published: a failed round is settling or waiting for its retry. */
   private holding = false;
+  /** After a failure, one record at a time until one is acknowledged: a retry against a server still down
+   * costs one message, not a window of them. */
+  private probing = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private readonly ticker: NodeJS.Timeout;
   private idleWaiters: (() => void)[] = [];
@@ -244,6 +248,12 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
     const missing = this.stats.buffered;
     await this.nc.close().catch(() => {});
     if (missing > 0) this.o.reporter.info(`${missing} records were not acknowledged by stream ${this.o.stream} (last error: ${this.stats.lastError || 'none'})`);
+    const st = this.stats;
+    if (st.failures > 0 || st.tooLarge > 0) {
+      this.o.reporter.info(
+        `forwarding had ${st.failures} failed rounds (last: ${st.lastError}), ${st.reconnects} reconnects; ${st.retried} records sent again, ${st.duplicates} of them found already stored${st.tooLarge > 0 ? `; ${st.tooLarge} records too large to forward` : ''}`,
+      );
+    }
     return { stream: this.o.stream, acknowledged: this.stats.acknowledged, unacknowledged: missing };
   }
 
@@ -254,7 +264,7 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
   private pump(): void {
     if (this.holding || this.closed || !this.stats.connected) return;
     const now = Date.now();
-    const limit = this.window;
+    const limit = this.probing ? 1 : this.window;
     while (this.next < this.queue.length && this.stats.inFlight < limit) {
       const p = this.queue[this.next++];
       if (p.state !== 0) continue;
@@ -303,6 +313,7 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
       return;
     }
     p.state = 2;
+    this.probing = false;
     this.stats.acknowledged++;
     this.stats.buffered--;
     this.stats.bufferedBytes -= p.data.length;
@@ -355,6 +366,7 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
     this.stats.lastError = reason;
     if (this.holding || this.closed) return;
     this.holding = true;
+    this.probing = true;
     this.stats.failures++;
     this.retryDelay = Math.min(this.retryDelay === 0 ? 100 : this.retryDelay * 2, MAX_RETRY_MS);
     this.o.reporter.warn(
