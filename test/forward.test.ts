@@ -48,3 +48,47 @@ test('kill -9 of the nats-server mid-run: the stream ends with every record exac
   assert.ok(messages.every((m) => m.subject.startsWith('logs.numbered.')), 'subject from the logger name');
   assert.equal(new Set(messages.map((m) => m.msgId)).size, total, 'one message id per record');
 });
+
+test('while JetStream is down the buffer stays bounded (inputs pause), then everything arrives; a stop reports what was never acknowledged', async (t) => {
+  const dir = await tempDir(t);
+  const nats = await startNats(t, dir);
+  const server = await startCli(t, { target: '', args: ['--forward', nats.url, '--max-buffer', String(1024 * 1024), '--drain-timeout', '1000'] });
+  const nc = await natsClient(t, nats.url);
+  await waitForStream(nc, 'LOGS', 0, 10_000);
+  await nats.kill9();
+
+  // 2 x 3000 records of ~4.3 KB: 26 MB, far past the 1 MiB buffer and what the kernel's socket buffers hold.
+  const tags = ['x', 'y'];
+  const perClient = 3000;
+  const total = tags.length * perClient;
+  let sent = false;
+  const senders = Promise.all(tags.map((tag) => python([CLIENTS, 'numbered', '127.0.0.1', String(server.port), tag, String(perClient), '4000', '0', 'none']))).then(() => (sent = true));
+  const deadline = Date.now() + 20_000;
+  while (!/past --max-buffer/.test(server.stderr()) && Date.now() < deadline) await sleep(50);
+  await sleep(1500);
+  const held = [...server.stderr().matchAll(/(\d+) records \((\d+) bytes\) wait for stream LOGS, past --max-buffer/g)].map((m) => Number(m[2]));
+  assert.ok(held.length > 0, `the forwarder said it paused the inputs:\n${server.stderr()}`);
+  // Past the mark by at most what one read brought in.
+  assert.ok(Math.max(...held) < 2 * 1024 * 1024, `held ${Math.max(...held)} bytes`);
+  assert.equal(sent, false, 'the clients are held back (the server stopped reading them)');
+
+  await nats.start();
+  await within(senders, 60_000, 'the senders to finish');
+  await waitForStream(nc, 'LOGS', total, 30_000);
+
+  // Down again: what is sent now can never be acknowledged; the stop waits --drain-timeout, says so, exits 1.
+  await nats.kill9();
+  await python([CLIENTS, 'numbered', '127.0.0.1', String(server.port), 'late', '5', '0', '0', 'none']);
+  await sleep(200);
+  const exit = await server.stop('SIGINT');
+  assert.equal(exit.code, 1, exit.stderr);
+  assert.match(exit.stderr, /5 records were not acknowledged by stream LOGS/);
+  assert.match(exit.stderr, new RegExp(`forwarded ${total} records to stream LOGS, 5 NOT acknowledged`));
+
+  await nats.start();
+  const after = await natsClient(t, nats.url);
+  assert.equal(await waitForStream(after, 'LOGS', total, 10_000), total);
+  const { missing, duplicated } = tally((await readStream(after, 'LOGS')).map((m) => m.text), tags, perClient);
+  assert.deepEqual(missing, []);
+  assert.deepEqual(duplicated, []);
+});

@@ -63,13 +63,14 @@ function startNode(t: TestContext, spec: NodeSpec): NatsNode {
       await within(exited, 10_000, `nats-server ${spec.name} to exit`);
     },
     async start() {
+      const from = output.length; // "ready" of this start, not of an earlier one
       const p = spawn(NATS_SERVER, ['-c', confPath], { stdio: ['ignore', 'pipe', 'pipe'] });
       proc = p;
       exited = new Promise((r) => p.once('exit', () => r()));
       p.stdout?.setEncoding('utf8').on('data', (s: string) => (output += s));
       p.stderr?.setEncoding('utf8').on('data', (s: string) => (output += s));
       const deadline = Date.now() + 15_000;
-      while (!output.includes('Server is ready')) {
+      while (!output.includes('Server is ready', from)) {
         if (p.exitCode !== null) throw new Error(`nats-server ${spec.name} exited (${p.exitCode}):\n${output}`);
         if (Date.now() > deadline) throw new Error(`nats-server ${spec.name} not ready within 15 s:\n${output}`);
         await sleep(20);

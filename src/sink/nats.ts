@@ -221,7 +221,13 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
     this.stats.accepted += count;
     this.stats.buffered += count;
     this.pump();
-    if (this.stats.bufferedBytes > this.o.highWaterMark) this.needDrain = true;
+    if (this.stats.bufferedBytes > this.o.highWaterMark && !this.needDrain) {
+      this.needDrain = true;
+      this.o.reporter.warn(
+        'forward-full',
+        `${this.stats.buffered} records (${this.stats.bufferedBytes} bytes) wait for stream ${this.o.stream}, past --max-buffer: pausing the inputs until it catches up`,
+      );
+    }
     return !this.needDrain;
   }
 
