@@ -81,8 +81,10 @@ const NAME_KEY = Buffer.from(',"name":');
  * line without one, gives "".
  */
 export function loggerNameOf(line: Buffer, start = 0, end = line.length): string {
-  const at = line.indexOf(NAME_KEY, start);
-  if (at < 0 || at >= end) return '';
+  // Within the line only: a line without the key must not cost a scan of every line after it.
+  const found = line.subarray(start, end).indexOf(NAME_KEY);
+  if (found < 0) return '';
+  const at = start + found;
   let i = at + NAME_KEY.length;
   if (line[i] !== 0x22) return '';
   const from = ++i;
