@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { PYTHON_DIR, python, sleep, startCli, tempDir, within } from './helpers';
+import { PYTHON_DIR, python, readLines, sleep, startCli, tempDir, within } from './helpers';
 import { natsClient, readStream, startNats, streamCount, tally, waitForStream } from './nats-helpers';
 
 const CLIENTS = join(PYTHON_DIR, 'reliability_clients.py');
@@ -91,4 +91,25 @@ test('while JetStream is down the buffer stays bounded (inputs pause), then ever
   const { missing, duplicated } = tally((await readStream(after, 'LOGS')).map((m) => m.text), tags, perClient);
   assert.deepEqual(missing, []);
   assert.deepEqual(duplicated, []);
+});
+
+test('multithreaded, with the file kept too: the file and the stream both get every record once', async (t) => {
+  const dir = await tempDir(t);
+  const nats = await startNats(t, dir);
+  const target = join(dir, 'logs.txt');
+  const server = await startCli(t, { target, multithreaded: true, workers: 2, args: ['--forward', nats.url, '--forward-subject', 'app.{name}'] });
+  assert.equal(server.writing, target);
+  const tags = ['m1', 'm2'];
+  const perClient = 1000;
+  const total = tags.length * perClient;
+  await Promise.all(tags.map((tag) => numbered(server.port, tag, perClient, 0)));
+  const nc = await natsClient(t, nats.url);
+  await waitForStream(nc, 'LOGS', total, 20_000);
+  const exit = await server.stop('SIGINT');
+  assert.equal(exit.code, 0, exit.stderr);
+  assert.match(exit.stderr, new RegExp(`wrote ${total} records to .*; forwarded ${total} records to stream LOGS`));
+  const messages = await readStream(nc, 'LOGS');
+  assert.deepEqual(tally(messages.map((m) => m.text), tags, perClient), { missing: [], duplicated: [] });
+  assert.deepEqual(tally(await readLines(target), tags, perClient), { missing: [], duplicated: [] });
+  assert.deepEqual([...new Set(messages.map((m) => m.subject))].sort(), ['app.numbered.m1', 'app.numbered.m2']);
 });
