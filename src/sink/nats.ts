@@ -257,7 +257,12 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
     const st = this.stats;
     if (st.failures > 0 || st.tooLarge > 0) {
       this.o.reporter.info(
-        `forwarding had ${st.failures} failed rounds (last: ${st.lastError}), ${st.reconnects} reconnects; ${st.retried} records sent again, ${st.duplicates} of them found already stored${st.tooLarge > 0 ? `; ${st.tooLarge} records too large to forward` : ''}`,
+        [
+          st.failures > 0 ? `forwarding had ${st.failures} failed rounds (last: ${st.lastError}), ${st.reconnects} reconnects; ${st.retried} records sent again, ${st.duplicates} of them found already stored` : '',
+          st.tooLarge > 0 ? `${st.tooLarge} records too large to forward (max_payload ${this.maxPayload})` : '',
+        ]
+          .filter(Boolean)
+          .join('; '),
       );
     }
     return { stream: this.o.stream, acknowledged: this.stats.acknowledged, unacknowledged: missing };
