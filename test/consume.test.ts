@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { headers, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -25,10 +25,10 @@ function startConsume(t: import('node:test').TestContext, args: string[]) {
   return { proc, exit, stderr: () => stderr };
 }
 
-/** Messages {"n": 0} ... {"n": total-1} on logs.app.0/1/2, in order. */
-async function publishNumbered(nc: NatsConnection, total: number): Promise<void> {
+/** Messages {"n": from} ... {"n": total-1} on logs.app.0/1/2, in order. */
+async function publishNumbered(nc: NatsConnection, total: number, from = 0): Promise<void> {
   const js = jetstream(nc);
-  for (let i = 0; i < total; i += 1000) {
+  for (let i = from; i < total; i += 1000) {
     await Promise.all(
       Array.from({ length: Math.min(1000, total - i) }, (_, k) => {
         const h = headers();
@@ -117,4 +117,24 @@ test('consume --filter takes only the matching subjects; bad arguments exit 2', 
   const missing = startConsume(t, [nats.url, '--target', join(dir, 'x.txt'), '--stream', 'NOPE']);
   assert.equal(await within(missing.exit, 10_000, 'consume of a missing stream'), 1);
   assert.match(missing.stderr(), /cannot read stream NOPE/);
+});
+
+test('consume reopens its target on SIGHUP (rotation by rename)', async (t) => {
+  const dir = await tempDir(t);
+  const nats = await startNats(t, dir);
+  const nc = await natsClient(t, nats.url);
+  await (await jetstreamManager(nc)).streams.add({ name: 'LOGS', subjects: ['logs.>'] });
+  await publishNumbered(nc, 100);
+  const target = join(dir, 'out.txt');
+  const c = startConsume(t, [nats.url, '--target', target]);
+  await waitForLines(target, 100, 15_000);
+  renameSync(target, `${target}.1`);
+  c.proc.kill('SIGHUP');
+  await sleep(200);
+  await publishNumbered(nc, 150, 100);
+  await waitForLines(target, 50, 15_000);
+  c.proc.kill('SIGTERM');
+  assert.equal(await within(c.exit, 10_000, 'the consumer to stop'), 0, c.stderr());
+  assertNumbered([...(await readLines(`${target}.1`)), ...(await readLines(target))], 150);
+  assert.equal((JSON.parse(readFileSync(`${target}.seq`, 'utf8')) as { seq: number }).seq, 150);
 });
