@@ -67,6 +67,8 @@ export async function consumeMain(argv: string[]): Promise<number> {
   process.on('SIGHUP', onHangup);
   try {
     const summary = await consumer.closed;
+    // The NATS client may keep timers (reconnects) alive after the close: exit anyway once the output is out.
+    setTimeout(() => process.exit(summary.fatal ? 1 : 0), 500).unref();
     return summary.fatal ? 1 : 0;
   } finally {
     process.off('SIGINT', onSignal);

@@ -127,7 +127,10 @@ export async function startConsumer(o: ConsumeOptions): Promise<RunningConsumer>
   const cleanup = async () => {
     if (fd >= 0) fs.closeSync(fd);
     fd = -1;
-    await nc?.close().catch(() => {});
+    // Bounded: closing a connection that is down and reconnecting may never finish.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([nc?.close().catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, 2000)))]);
+    clearTimeout(timer);
     await release();
   };
 
@@ -150,6 +153,7 @@ export async function startConsumer(o: ConsumeOptions): Promise<RunningConsumer>
   );
 
   let written = 0;
+  let committing: Promise<void> | null = null;
   let reopenWanted = false;
   let retryDelay = 0;
   let wake: (() => void) | null = null;
@@ -211,6 +215,8 @@ export async function startConsumer(o: ConsumeOptions): Promise<RunningConsumer>
         await sleep(retryDelay);
         continue;
       }
+      // Stopping: what was fetched is not written nor acknowledged; it comes again at the next start.
+      if (stopping) break;
       if (msgs.length === 0) continue;
       // A delivery lost in transit (a reconnect mid-fetch) shows as a gap in the consumer's delivery sequence:
       // its message would come again only after the ack wait, behind later ones. Keep what came before the gap
@@ -226,7 +232,11 @@ export async function startConsumer(o: ConsumeOptions): Promise<RunningConsumer>
       }
       if (gapAt >= 0) msgs = msgs.slice(0, gapAt);
       try {
-        if (msgs.length > 0) await commit(msgs);
+        if (msgs.length > 0) {
+          committing = commit(msgs);
+          await committing;
+          committing = null;
+        }
         if (gapAt >= 0) {
           reporter.warn('consume-gap', `a delivery from stream ${o.stream} went missing; starting again after sequence ${last.seq}`);
           consumer = await position(nc!, o, last.seq);
@@ -255,7 +265,12 @@ export async function startConsumer(o: ConsumeOptions): Promise<RunningConsumer>
     (closing ??= (async () => {
       stopping = true;
       wake?.();
-      await running;
+      // A fetch may hang while NATS is unreachable: wait for the loop a little, but always for a batch being
+      // written (the loop writes nothing once stopping is set).
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([running, new Promise<void>((r) => (timer = setTimeout(r, 2000)))]);
+      clearTimeout(timer);
+      await (committing as Promise<void> | null)?.catch(() => {});
       await cleanup();
       const summary: ConsumeSummary = { written, lastSeq: last.seq, fatal };
       reporter.info(`stopped; wrote ${written} lines to ${target}, up to stream sequence ${last.seq}${fatal ? `; ${fatal}` : ''}`);

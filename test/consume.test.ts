@@ -138,3 +138,19 @@ test('consume reopens its target on SIGHUP (rotation by rename)', async (t) => {
   assertNumbered([...(await readLines(`${target}.1`)), ...(await readLines(target))], 150);
   assert.equal((JSON.parse(readFileSync(`${target}.seq`, 'utf8')) as { seq: number }).seq, 150);
 });
+
+test('consume stops promptly on SIGTERM while NATS is unreachable', async (t) => {
+  const dir = await tempDir(t);
+  const nats = await startNats(t, dir);
+  const nc = await natsClient(t, nats.url);
+  await (await jetstreamManager(nc)).streams.add({ name: 'LOGS', subjects: ['logs.>'] });
+  await publishNumbered(nc, 10);
+  const target = join(dir, 'out.txt');
+  const c = startConsume(t, [nats.url, '--target', target]);
+  await waitForLines(target, 10, 15_000);
+  await nats.kill9();
+  await sleep(500);
+  c.proc.kill('SIGTERM');
+  assert.equal(await within(c.exit, 10_000, 'the consumer to stop with NATS down'), 0, c.stderr());
+  assertNumbered(await readLines(target), 10);
+});

@@ -252,7 +252,10 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
     clearInterval(this.ticker);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     const missing = this.stats.buffered;
-    await this.nc.close().catch(() => {});
+    // Bounded: closing a connection that is down and reconnecting may never finish.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.nc.close().catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, 2000)))]);
+    clearTimeout(timer);
     if (missing > 0) this.o.reporter.info(`${missing} records were not acknowledged by stream ${this.o.stream} (last error: ${this.stats.lastError || 'none'})`);
     const st = this.stats;
     if (st.failures > 0 || st.tooLarge > 0) {
