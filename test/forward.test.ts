@@ -7,6 +7,7 @@ import * as assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { PYTHON_DIR, python, readLines, sleep, startCli, tempDir, within } from './helpers';
 import { natsClient, readStream, startNats, streamCount, tally, waitForStream } from './nats-helpers';
+import { jetstreamManager } from '@nats-io/jetstream';
 
 const CLIENTS = join(PYTHON_DIR, 'reliability_clients.py');
 
@@ -112,4 +113,25 @@ test('multithreaded, with the file kept too: the file and the stream both get ev
   assert.deepEqual(tally(messages.map((m) => m.text), tags, perClient), { missing: [], duplicated: [] });
   assert.deepEqual(tally(await readLines(target), tags, perClient), { missing: [], duplicated: [] });
   assert.deepEqual([...new Set(messages.map((m) => m.subject))].sort(), ['app.numbered.m1', 'app.numbered.m2']);
+});
+
+test("an existing stream is used as it is; a record past its max_msg_size is reported and skipped, not retried forever", async (t) => {
+  const dir = await tempDir(t);
+  const nats = await startNats(t, dir);
+  const nc = await natsClient(t, nats.url);
+  await (await jetstreamManager(nc)).streams.add({ name: 'LOGS', subjects: ['logs.>'], max_msg_size: 2000 });
+  const target = join(dir, 'logs.txt');
+  const server = await startCli(t, { target, args: ['--forward', nats.url] });
+  await python([CLIENTS, 'numbered', '127.0.0.1', String(server.port), 'big', '3', '3000', '0', 'none']);
+  await numbered(server.port, 'small', 5, 0);
+  await waitForStream(nc, 'LOGS', 5, 10_000);
+  const exit = await server.stop('SIGINT');
+  assert.equal(exit.code, 0, exit.stderr);
+  assert.doesNotMatch(exit.stderr, /created stream/);
+  assert.match(exit.stderr, /larger than the stream's max_msg_size; not forwarded/);
+  assert.match(exit.stderr, /3 records too large to forward/);
+  assert.match(exit.stderr, /wrote 8 records to .*; forwarded 5 records to stream LOGS/);
+  const texts = (await readStream(nc, 'LOGS')).map((m) => m.text);
+  assert.deepEqual(tally(texts, ['small'], 5), { missing: [], duplicated: [] });
+  assert.equal((await readLines(target)).length, 8, 'the file keeps them all');
 });

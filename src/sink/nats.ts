@@ -76,6 +76,9 @@ export interface ForwardResult {
   unacknowledged: number;
 }
 
+/** JetStream's error code for a message past the stream's max_msg_size. */
+const MESSAGE_TOO_LARGE = 10054;
+
 const DEFAULT_WINDOW = 4096;
 const DEFAULT_ACK_TIMEOUT_MS = 5000;
 const MAX_RETRY_MS = 2000;
@@ -262,7 +265,7 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
       this.o.reporter.info(
         [
           st.failures > 0 ? `forwarding had ${st.failures} failed rounds (last: ${st.lastError}), ${st.reconnects} reconnects; ${st.retried} records sent again, ${st.duplicates} of them found already stored` : '',
-          st.tooLarge > 0 ? `${st.tooLarge} records too large to forward (max_payload ${this.maxPayload})` : '',
+          st.tooLarge > 0 ? `${st.tooLarge} records too large to forward` : '',
         ]
           .filter(Boolean)
           .join('; '),
@@ -283,7 +286,7 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
       const p = this.queue[this.next++];
       if (p.state !== 0) continue;
       if (p.data.length > this.maxPayload - 256) {
-        this.tooLarge(p);
+        this.tooLarge(p, `the NATS server's max_payload (${this.maxPayload})`);
         continue;
       }
       const h = headers();
@@ -312,7 +315,12 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
       error = msg.headers.code === 503 ? `no JetStream stream answers on ${this.o.stream} (503 no responders)` : `${msg.headers.code} ${msg.headers.description}`;
     } else {
       try {
-        const ack = JSON.parse(msg.string()) as { error?: { description?: string; code?: number }; duplicate?: boolean };
+        const ack = JSON.parse(msg.string()) as { error?: { description?: string; code?: number; err_code?: number }; duplicate?: boolean };
+        if (ack.error?.err_code === MESSAGE_TOO_LARGE && p !== undefined && p.state !== 2) {
+          // Past the stream's max_msg_size: retrying cannot help, and must not hold up every record behind it.
+          if (p.state === 1) this.stats.inFlight--;
+          return this.tooLarge(p, `the stream's max_msg_size`);
+        }
         if (ack.error) error = `${ack.error.code ?? ''} ${ack.error.description ?? 'error'}`.trim();
         else if (p && p.state !== 2 && ack.duplicate) this.stats.duplicates++;
       } catch {
@@ -360,14 +368,14 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
     this.pump();
   }
 
-  private tooLarge(p: Pending): void {
+  private tooLarge(p: Pending, limit: string): void {
     this.stats.tooLarge++;
     p.state = 2;
     this.stats.buffered--;
     this.stats.bufferedBytes -= p.data.length;
     this.o.reporter.warn(
       'forward-too-large',
-      `a record of ${p.data.length} bytes is larger than the NATS server's max_payload (${this.maxPayload}); not forwarded (raise max_payload or lower --max-entry)`,
+      `a record of ${p.data.length} bytes is larger than ${limit}; not forwarded (raise the limit or lower --max-entry)`,
     );
     this.advance();
   }
