@@ -8,23 +8,26 @@ import { join } from 'node:path';
 import { DEFAULTS, ServerError } from './options';
 import { serveForever } from './server';
 import { runTail } from './tail/cli';
+import { FORWARD_OPTIONS, forwardOptionsOf } from './forward-cli';
+import { consumeMain } from './consume-cli';
 
 const MiB = 1024 * 1024;
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'tail') return runTail(argv.slice(1));
+  if (argv[0] === 'consume') return consumeMain(argv.slice(1));
   const { default: yargs } = await import('yargs');
   const version = (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
   let failure: string | null = null;
   const parsed = await yargs(argv)
     .scriptName('log-server')
     .usage(
-      '$0 [options]\n\nReceives records from Python logging.handlers.SocketHandler clients and appends each one as a JSON line to the target file.',
+      '$0 [options]\n$0 consume nats://HOST:PORT --target FILE   (see $0 consume --help)\n\nReceives records from Python logging.handlers.SocketHandler clients and appends each one as a JSON line to the target file.',
     )
     .options({
       host: { type: 'string', default: DEFAULTS.host, describe: 'address to listen on' },
       port: { type: 'number', default: DEFAULTS.port, describe: 'TCP port (9020 is logging.handlers.DEFAULT_TCP_LOGGING_PORT; 0 picks one)' },
-      target: { type: 'string', default: DEFAULTS.target, describe: 'file the JSON lines are appended to' },
+      target: { type: 'string', default: DEFAULTS.target, describe: 'file the JSON lines are appended to (--no-target: none, with --forward)' },
       multithreaded: { type: 'boolean', default: false, describe: 'decode in worker processes; the primary alone writes the file' },
       workers: { type: 'number', describe: 'worker processes with --multithreaded [default: number of CPUs]' },
       utc: { type: 'boolean', default: false, describe: 'write created_human in UTC instead of local time' },
@@ -45,6 +48,7 @@ async function main(argv: string[]): Promise<number> {
       rotate: { type: 'string', describe: 'rotate the target daily or hourly: logs.txt.2026-11-25 …' },
       'max-files': { type: 'number', default: DEFAULTS.maxFiles, describe: 'rotated files kept; older ones are removed' },
       compress: { type: 'boolean', default: false, describe: 'gzip rotated files (in the background): logs.txt.1.gz …' },
+      ...FORWARD_OPTIONS,
     })
     .env('LOG_SERVER')
     .strict()
@@ -63,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const summary = await serveForever(parsed.host, parsed.port, {
-    target: parsed.target,
+    target: (parsed.target as unknown) === false ? '' : parsed.target, // --no-target: forwarding only
     multithreaded: parsed.multithreaded,
     workers: parsed.workers,
     utc: parsed.utc,
@@ -84,8 +88,9 @@ async function main(argv: string[]): Promise<number> {
     rotate: parsed.rotate,
     maxFiles: parsed['max-files'],
     compress: parsed.compress,
+    ...forwardOptionsOf(parsed),
   });
-  return summary.fatal ? 1 : 0;
+  return summary.fatal || (summary.forward?.unacknowledged ?? 0) > 0 ? 1 : 0;
 }
 
 main(process.argv.slice(2)).then(

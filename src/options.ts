@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import type { Reporter } from './report';
 import { parseAllowList } from './access';
 import { parseInterval, parseSize, type RotationOptions } from './sink/rotate';
+import { parseSubjectTemplate } from './sink/subject';
 
 export interface ServerOptions {
   /** Address to listen on. Default 127.0.0.1 (loopback only). */
@@ -55,7 +56,22 @@ export interface ServerOptions {
   compress: boolean;
   /** Where the server's own lines go. Default: stderr, rate-limited per kind. */
   reporter?: Reporter;
+  /** Forward every record to NATS JetStream at these comma-separated URLs (see README "Scaling out"). With it,
+   * `target` may be '' (no local file). Default: none. */
+  forward?: string;
+  /** JetStream stream forwarded to (created if missing). Default "LOGS". */
+  forwardStream?: string;
+  /** Subject template; `{name}` (last token) is the escaped logger name. Default "logs.{name}". */
+  forwardSubject?: string;
+  /** Replicas, and limits (0 = none), of the stream when it is created. Defaults 1, 0, 0. */
+  forwardReplicas?: number;
+  forwardMaxAge?: number;
+  forwardMaxBytes?: number;
+  /** JetStream's duplicate window (seconds) when the stream is created. Default 120. */
+  forwardDuplicateWindow?: number;
 }
+
+export const FORWARD_DEFAULTS = { forwardStream: 'LOGS', forwardSubject: 'logs.{name}', forwardReplicas: 1, forwardMaxAge: 0, forwardMaxBytes: 0, forwardDuplicateWindow: 120 };
 
 export const DEFAULTS: Omit<ServerOptions, 'reporter' | 'rejects' | 'httpPort' | 'httpAuth' | 'metricsPort' | 'allow' | 'maxSize' | 'rotate'> = {
   host: '127.0.0.1',
@@ -98,7 +114,7 @@ export function resolveOptions(partial: Partial<ServerOptions>): ServerOptions {
   if (o.workers === 0) o.workers = availableParallelism();
   check(typeof o.host === 'string' && o.host.length > 0, 'host must be a non-empty address');
   check(isInt(o.port, 0, 65535), `port must be an integer from 0 to 65535, not ${String(o.port)}`);
-  check(typeof o.target === 'string' && o.target.length > 0, 'target must be a file path');
+  check(typeof o.target === 'string' && (o.target.length > 0 || o.forward !== undefined), 'target must be a file path (it may be empty only with --forward)');
   check(isInt(o.workers, 1, 256), `workers must be an integer from 1 to 256, not ${String(o.workers)}`);
   check(isInt(o.maxFrame, 64), `max-frame must be an integer of at least 64 bytes, not ${String(o.maxFrame)}`);
   check(isInt(o.maxEntry, 1024), `max-entry must be an integer of at least 1024, not ${String(o.maxEntry)}`);
@@ -115,6 +131,7 @@ export function resolveOptions(partial: Partial<ServerOptions>): ServerOptions {
   check(o.metricsPort === undefined || isInt(o.metricsPort, 0, 65535), `metrics-port must be an integer from 0 to 65535, not ${String(o.metricsPort)}`);
   if (o.allow !== undefined) o.allow = parseAllowList(o.allow);
   checkRotation(o);
+  if (o.forward !== undefined) checkForward(o);
   return o;
 }
 
@@ -141,4 +158,21 @@ export function rotationOf(o: ServerOptions): RotationOptions | undefined {
     compress: o.compress,
     utc: o.utc,
   };
+}
+
+function checkForward(o: ServerOptions): void {
+  Object.assign(o, { ...FORWARD_DEFAULTS, ...Object.fromEntries(Object.entries(o).filter(([k, v]) => k.startsWith('forward') && v !== undefined)) });
+  check(typeof o.forward === 'string' && /^[^\s,]+(,[^\s,]+)*$/.test(o.forward), `forward must be nats://host:port[,nats://host2:port,...], not ${JSON.stringify(o.forward)}`);
+  check(typeof o.forwardStream === 'string' && /^[A-Za-z0-9_-]+$/.test(o.forwardStream), `forward-stream must be a stream name of letters, digits, _ and -, not ${JSON.stringify(o.forwardStream)}`);
+  check(typeof o.forwardSubject === 'string' && o.forwardSubject.length > 0, 'forward-subject must be a subject template such as logs.{name}');
+  try {
+    parseSubjectTemplate(o.forwardSubject!);
+  } catch (err) {
+    throw new ServerError((err as Error).message);
+  }
+  check(isInt(o.forwardReplicas, 1, 5), `forward-replicas must be an integer from 1 to 5, not ${String(o.forwardReplicas)}`);
+  check(isInt(o.forwardMaxAge, 0), `forward-max-age must be a non-negative integer (seconds), not ${String(o.forwardMaxAge)}`);
+  check(isInt(o.forwardMaxBytes, 0), `forward-max-bytes must be a non-negative integer, not ${String(o.forwardMaxBytes)}`);
+  check(isInt(o.forwardDuplicateWindow, 1), `forward-duplicate-window must be a positive integer (seconds), not ${String(o.forwardDuplicateWindow)}`);
+  check(o.forwardMaxAge === 0 || o.forwardMaxAge! >= o.forwardDuplicateWindow!, 'forward-max-age must be at least forward-duplicate-window');
 }

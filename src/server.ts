@@ -16,6 +16,7 @@ import { admitAll } from './input/admit';
 import { listenWithOtherInputs, registerInputStats, startOtherInputs, summaryCounts, type OtherInputs } from './input/inputs';
 import { countRefusedConnection, newServerStats, startMetrics, type MetricsEndpoint } from './metrics';
 import { makeAllowCheck, openToAllWarning, refuseNotAllowed } from './access';
+import type { ForwardStats } from './sink/nats';
 
 export interface RunningServer {
   /** Where the server listens (the real port when started with port 0). */
@@ -29,6 +30,8 @@ export interface RunningServer {
   reopen(): void;
   /** Resolves once the server has stopped, whether by close() or on its own (see `ServerSummary.fatal`). */
   readonly closed: Promise<ServerSummary>;
+  /** With --forward: the forwarder's live numbers (connection, rate, buffer, failures). */
+  readonly forward?: ForwardStats;
 }
 
 /**
@@ -50,7 +53,7 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
     reporter.info(`lost the lock on ${o.target} (${err.message}); stopping`);
     void stop.run(`lost the lock on ${o.target}`);
   });
-  const connections = new ConnectionSet(makeLineMaker(o), writer.sink, o.maxFrame, reporter, (r) => writer.reject(r));
+  const connections = new ConnectionSet(makeLineMaker(o), writer.entries, o.maxFrame, reporter, (r) => writer.reject(r));
   const stats = newServerStats();
   stats.inputs.set('tcp', connections.stats);
   const allowed = makeAllowCheck(o.allow);
@@ -69,7 +72,7 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
   let metrics: MetricsEndpoint | null = null;
   try {
     // UDP datagrams and HTTP requests are checked against --allow too.
-    ({ address, others } = await listenWithOtherInputs(server, o, (tcp) => startOtherInputs(o, tcp, writer.sink, reporter, (r) => writer.reject(r), allowed ?? admitAll)));
+    ({ address, others } = await listenWithOtherInputs(server, o, (tcp) => startOtherInputs(o, tcp, writer.entries, reporter, (r) => writer.reject(r), allowed ?? admitAll)));
     if (o.metricsPort !== undefined) metrics = await startMetrics(o.host, o.metricsPort, { stats, sink: writer.sink, openConnections: () => connections.size });
   } catch (err) {
     await others?.stop(0);
@@ -93,12 +96,13 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
     await stopAccepting(server, () => lastAccept);
     await connections.drain(o.drainTimeout);
     await othersStopped;
-    const summary: ServerSummary = { written: await writer.close(), ...summaryCounts(connections.stats, inputs), rejectsDropped: writer.rejectsDropped, fatal };
+    const summary: ServerSummary = { written: await writer.close(o.drainTimeout), ...summaryCounts(connections.stats, inputs), rejectsDropped: writer.rejectsDropped, fatal };
+    summary.forward = writer.forward;
     await metrics?.close();
     reporter.info(summaryLine(summary, writer.path));
     return summary;
   });
-  return { address, target: writer.path, close: () => stop.run(), reopen: () => writer.reopen(reporter), closed: stop.done };
+  return { address, target: writer.path, close: () => stop.run(), reopen: () => writer.reopen(reporter), closed: stop.done, forward: writer.forwarder?.stats };
 }
 
 /** Past --max-connections: closed at once, and said (rate-limited). */

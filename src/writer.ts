@@ -9,6 +9,9 @@ import { repairTornTail } from './sink/torn-tail';
 import type { Reporter } from './report';
 import type { InputStats, RejectedFrame } from './input/tcp';
 import { rotationOf, type ServerOptions } from './options';
+import type { EntrySink } from './sink/sink';
+import { NatsForwarder, type ForwardResult } from './sink/nats';
+import { TeeSink } from './sink/tee';
 
 export interface ServerSummary {
   /** Records written to the target. */
@@ -24,18 +27,26 @@ export interface ServerSummary {
   rejectsDropped?: number;
   /** Set when the server stopped on its own because it could not go on (e.g. its lock was lost). */
   fatal?: string;
+  /** With --forward: records acknowledged by JetStream, and those still unacknowledged at the stop. */
+  forward?: ForwardResult;
 }
 
 export class Writer {
   /** Refused frames not kept because the rejects file was too far behind. */
   rejectsDropped = 0;
+  /** Where the inputs write: the target file, the forwarder, or both. */
+  entries: EntrySink;
+  forwarder: NatsForwarder | null = null;
+  private forwardResult: ForwardResult | undefined;
 
   private constructor(
     readonly sink: FileSink,
     private readonly rejects: FileSink | null,
     private readonly release: ReleaseLock,
     private readonly reporter: Reporter,
-  ) {}
+  ) {
+    this.entries = sink;
+  }
 
   /**
    * Opens (creating) the target, locks it, sets apart a line cut by a crash, and opens the rejects file (the
@@ -43,14 +54,35 @@ export class Writer {
    * `onLockLost` runs if the lock is compromised later.
    */
   static async open(o: ServerOptions, reporter: Reporter, onLockLost: (err: Error) => void): Promise<Writer> {
-    const sink = new FileSink(resolve(o.target), { reporter, highWaterMark: o.maxBuffer, rotation: rotationOf(o) });
-    await sink.open();
-    let release: ReleaseLock | null = null;
+    // The forwarder first: an unreachable NATS server fails the start before the file is locked.
+    const forwarder = o.forward !== undefined ? await NatsForwarder.open(NatsForwarder.optionsFrom(o, reporter)) : null;
+    let writer: Writer;
+    try {
+      writer = await Writer.openFile(o, reporter, onLockLost);
+    } catch (err) {
+      await forwarder?.close(0);
+      throw err;
+    }
+    if (forwarder) {
+      writer.forwarder = forwarder;
+      writer.entries = o.target === '' ? forwarder : new TeeSink([writer.sink, forwarder]);
+    }
+    return writer;
+  }
+
+  private static async openFile(o: ServerOptions, reporter: Reporter, onLockLost: (err: Error) => void): Promise<Writer> {
+    // No target (forwarding only): a sink that is never opened nor written, with nothing to lock.
+    const noFile = o.target === '';
+    const sink = new FileSink(noFile ? '' : resolve(o.target), { reporter, highWaterMark: o.maxBuffer, rotation: rotationOf(o) });
+    if (!noFile) await sink.open();
+    let release: ReleaseLock | null = noFile ? async () => {} : null;
     let rejects: FileSink | null = null;
     try {
-      release = await lockTarget(sink.path, onLockLost);
-      await repairTornTail(sink.path, reporter);
-      sink.startRotation();
+      if (!noFile) {
+        release = await lockTarget(sink.path, onLockLost);
+        await repairTornTail(sink.path, reporter);
+        sink.startRotation();
+      }
       if (o.rejects) {
         rejects = new FileSink(resolve(o.rejects), { reporter, highWaterMark: o.maxBuffer });
         await rejects.open();
@@ -61,11 +93,16 @@ export class Writer {
       await release?.();
       throw err;
     }
-    return new Writer(sink, rejects, release, reporter);
+    return new Writer(sink, rejects, release!, reporter);
   }
 
   get path(): string {
-    return this.sink.path;
+    return this.sink.path === '' ? (this.forwarder?.description ?? '') : this.sink.path;
+  }
+
+  /** Forwarding's outcome, once closed. */
+  get forward(): ForwardResult | undefined {
+    return this.forwardResult;
   }
 
   /**
@@ -89,13 +126,14 @@ export class Writer {
 
   /** Reopens the files by path (after logrotate moved them); lines queued before go to the old files. */
   reopen(reporter: Reporter): void {
-    this.sink.reopen();
+    if (this.sink.path !== '') this.sink.reopen();
     this.rejects?.reopen();
     reporter.info(`reopening ${this.sink.path}${this.rejects ? ` and ${this.rejects.path}` : ''}`);
   }
 
   /** Writes and fsyncs everything, closes the files, releases the lock. */
-  async close(): Promise<number> {
+  async close(drainTimeoutMs = 0): Promise<number> {
+    if (this.forwarder) this.forwardResult = await this.forwarder.close(drainTimeoutMs);
     await this.sink.close();
     await this.rejects?.close();
     await this.release();
@@ -118,7 +156,10 @@ export function summaryLine(s: ServerSummary, target: string): string {
   const byInput = others
     ? `; received ${Object.entries(s.byInput ?? {}).map(([name, n]) => `${name} ${n.received}${n.refused > 0 ? ` (${n.refused} refused)` : ''}`).join(', ')}`
     : '';
-  return `stopped; wrote ${s.written} records to ${target}${refused}${dropped}${byInput}`;
+  const forward = s.forward ? `; forwarded ${s.forward.acknowledged} records to stream ${s.forward.stream}${s.forward.unacknowledged > 0 ? `, ${s.forward.unacknowledged} NOT acknowledged` : ''}` : '';
+  // Forwarding only: the "target" is the stream.
+  const wrote = s.forward && target === `nats stream ${s.forward.stream}` ? forward.slice(2) : `wrote ${s.written} records to ${target}${forward}`;
+  return `stopped; ${wrote}${refused}${dropped}${byInput}`;
 }
 
 /** Runs `stop` once, however often it is asked for; `done` resolves with its result. */

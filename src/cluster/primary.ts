@@ -45,7 +45,7 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
     reporter.info(`lost the lock on ${o.target} (${err.message}); stopping`);
     void stop?.run(`lost the lock on ${o.target}`);
   });
-  const sink = writer.sink;
+  const sink = writer.entries;
 
   const config: WorkerConfig = { utc: o.utc, maxFrame: o.maxFrame, maxEntry: o.maxEntry };
   const self = __filename;
@@ -154,7 +154,7 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
     // datagrams and requests are checked against --allow too.
     ({ address, others } = await listenWithOtherInputs(server, o, (tcp) => startOtherInputs(o, tcp, sink, reporter, (r) => writer.reject(r), allowed ?? admitAll)));
     if (o.metricsPort !== undefined) {
-      metrics = await startMetrics(o.host, o.metricsPort, { stats: serverStats, sink, openConnections: () => openConnections, unhealthy });
+      metrics = await startMetrics(o.host, o.metricsPort, { stats: serverStats, sink: writer.sink, openConnections: () => openConnections, unhealthy });
     }
   } catch (err) {
     await others?.stop(0);
@@ -168,7 +168,7 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
   const inputs: OtherInputs = others;
   registerInputStats(serverStats.inputs, inputs);
   serverStats.listening = true;
-  reporter.info(`listening on ${formatAddress(address)}, writing ${sink.path}, multithreaded with ${o.workers} workers`);
+  reporter.info(`listening on ${formatAddress(address)}, writing ${writer.path}, multithreaded with ${o.workers} workers`);
   const warning = openToAllWarning(o.host, address.port, o.allow);
   if (warning !== null) reporter.info(warning);
   if (metrics !== null) reporter.info(metrics.line);
@@ -204,12 +204,12 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
       ),
     );
     await othersStopped;
-    const written = await writer.close();
+    const written = await writer.close(o.drainTimeout);
     await metrics?.close();
-    const summary: ServerSummary = { written, ...summaryCounts(stats, inputs), rejectsDropped: writer.rejectsDropped, fatal };
+    const summary: ServerSummary = { written, ...summaryCounts(stats, inputs), rejectsDropped: writer.rejectsDropped, fatal, forward: writer.forward };
     reporter.info(summaryLine(summary, writer.path));
     return summary;
   });
   stop = stopper;
-  return { address, target: writer.path, close: () => stopper.run(), reopen: () => writer.reopen(reporter), closed: stopper.done };
+  return { address, target: writer.path, close: () => stopper.run(), reopen: () => writer.reopen(reporter), closed: stopper.done, forward: writer.forwarder?.stats };
 }
