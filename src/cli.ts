@@ -67,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const summary = await serveForever(parsed.host, parsed.port, {
-    target: (parsed.target as unknown) === false ? '' : parsed.target, // --no-target: forwarding only
+    target: targetOf(parsed.target as unknown), // --no-target: forwarding only
     multithreaded: parsed.multithreaded,
     workers: parsed.workers,
     utc: parsed.utc,
@@ -104,3 +104,9 @@ main(process.argv.slice(2)).then(
     process.exit(1);
   },
 );
+
+/** --target FILE, or '' for --no-target; given more than once (e.g. a default in a script, then --no-target), the last wins. */
+function targetOf(given: unknown): string {
+  const last = Array.isArray(given) ? given[given.length - 1] : given;
+  return last === false ? '' : String(last);
+}

@@ -19,6 +19,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { newInputStats, type InputStats } from './input/tcp';
 import { addStats } from './writer';
 import type { FileSink } from './sink/file';
+import type { NatsForwarder } from './sink/nats';
 import { listen, formatAddress } from './listen';
 import { ServerError } from './options';
 
@@ -75,7 +76,10 @@ export function inputTotals(stats: ServerStats): Record<string, InputStats> {
 /** What the endpoint reads at scrape time. */
 export interface MetricsSource {
   stats: ServerStats;
+  /** The target file's writer (never opened, and so all zeros, when forwarding without a target). */
   sink: FileSink;
+  /** With --forward: the JetStream forwarder. */
+  forwarder?: NatsForwarder | null;
   openConnections(): number;
   /** A reason the server is not healthy beyond the common ones (e.g. no worker ready), or null. */
   unhealthy?(): string | null;
@@ -85,6 +89,11 @@ export interface MetricsSource {
 export function healthProblem(source: MetricsSource): string | null {
   if (!source.stats.listening) return 'not accepting connections (starting or stopping)';
   if (source.sink.failure !== null) return `cannot write to ${source.sink.path}: ${source.sink.failure}; ${source.sink.pending} entries waiting`;
+  const f = source.forwarder?.stats;
+  if (f !== undefined) {
+    if (!f.connected) return `not connected to NATS${f.lastError ? ` (${f.lastError})` : ''}; ${f.buffered} records waiting to be forwarded`;
+    if (source.forwarder!.full) return `forwarding is over --max-buffer behind (${f.buffered} records waiting); inputs paused`;
+  }
   return source.unhealthy?.() ?? null;
 }
 
@@ -176,6 +185,40 @@ export function makeRegistry(source: MetricsSource): Registry {
       this.inc(stats.workerRestarts);
     },
   });
+  const forwarder = source.forwarder;
+  if (forwarder) {
+    const f = forwarder.stats;
+    const counter = (name: string, help: string, value: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(value());
+        },
+      });
+    const gauge = (name: string, help: string, value: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(value());
+        },
+      });
+    gauge('log_server_forward_connected', '1 while connected to a NATS server, else 0.', () => (f.connected ? 1 : 0));
+    counter('log_server_forward_records_total', 'Records taken in for forwarding.', () => f.accepted);
+    counter('log_server_forward_acknowledged_total', 'Records JetStream acknowledged (stored, or found duplicate).', () => f.acknowledged);
+    counter('log_server_forward_duplicates_total', 'Acknowledged records JetStream had already stored (a resend).', () => f.duplicates);
+    counter('log_server_forward_published_total', 'Publishes sent, first tries and retries.', () => f.published);
+    counter('log_server_forward_retried_total', 'Publishes that were retries.', () => f.retried);
+    counter('log_server_forward_failures_total', 'Failed rounds: timeouts, error replies, lost connections.', () => f.failures);
+    counter('log_server_forward_reconnects_total', 'Reconnections to NATS.', () => f.reconnects);
+    counter('log_server_forward_too_large_total', 'Records larger than NATS takes: counted, reported, not forwarded.', () => f.tooLarge);
+    gauge('log_server_forward_buffered', 'Records waiting for an acknowledgement (in flight included).', () => f.buffered);
+    gauge('log_server_forward_buffered_bytes', 'Bytes of the records waiting; past --max-buffer the inputs pause.', () => f.bufferedBytes);
+  }
   new Gauge({
     name: 'log_server_healthy',
     help: '1 while the server listens and its last write succeeded (what /healthz answers 200 for), else 0.',

@@ -137,6 +137,8 @@ export function resolveOptions(partial: Partial<ServerOptions>): ServerOptions {
 
 /** The rotation options: sizes like "100M" become bytes. */
 function checkRotation(o: ServerOptions): void {
+  check(o.maxSize === undefined || typeof o.maxSize === 'string' || typeof o.maxSize === 'number', `max-size must be a size such as 512K, 100M or 1G, not ${String(o.maxSize)}`);
+  check(o.rotate === undefined || typeof o.rotate === 'string', `rotate must be daily or hourly, not ${String(o.rotate)}`);
   if (o.maxSize !== undefined) {
     const size = parseSize(o.maxSize);
     check(isInt(size, 1024), `max-size must be a size of at least 1K, such as 512K, 100M or 1G, not ${String(o.maxSize)}`);
@@ -146,6 +148,7 @@ function checkRotation(o: ServerOptions): void {
   check(isInt(o.maxFiles, 1, 100_000), `max-files must be an integer from 1 to 100000, not ${String(o.maxFiles)}`);
   check(typeof o.compress === 'boolean', 'compress must be true or false');
   check(!o.compress || o.maxSize !== undefined || o.rotate !== undefined, 'compress needs max-size or rotate (it gzips the rotated files)');
+  check(o.target !== '' || (o.maxSize === undefined && o.rotate === undefined), 'max-size and rotate need a target file (there is none with --no-target)');
 }
 
 /** What the file writer needs to rotate the target, or undefined without max-size and rotate. */

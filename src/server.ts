@@ -73,7 +73,7 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
   try {
     // UDP datagrams and HTTP requests are checked against --allow too.
     ({ address, others } = await listenWithOtherInputs(server, o, (tcp) => startOtherInputs(o, tcp, writer.entries, reporter, (r) => writer.reject(r), allowed ?? admitAll)));
-    if (o.metricsPort !== undefined) metrics = await startMetrics(o.host, o.metricsPort, { stats, sink: writer.sink, openConnections: () => connections.size });
+    if (o.metricsPort !== undefined) metrics = await startMetrics(o.host, o.metricsPort, { stats, sink: writer.sink, forwarder: writer.forwarder, openConnections: () => connections.size });
   } catch (err) {
     await others?.stop(0);
     server.close();
@@ -132,7 +132,7 @@ export async function serveForever(host: string, port: number, options: Partial<
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onHangup);
   // pm2 (wait_ready) and other supervisors: say "ready" once listening.
-  if (typeof process.send === 'function' && !process.env.LOG_SERVER_WORKER) process.send('ready');
+  if (typeof process.send === 'function' && !process.env.LOGSERVER_WORKER) process.send('ready');
   try {
     const summary = await server.closed;
     if (summary.fatal) throw new ServerError(summary.fatal);

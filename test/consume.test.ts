@@ -18,7 +18,8 @@ function startConsume(t: import('node:test').TestContext, args: string[]) {
   const proc = spawn(process.execPath, [CLI, 'consume', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const exit = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  // 'close', not 'exit': the last stderr lines are read by then.
+  const exit = new Promise<number | null>((r) => proc.once('close', (code) => r(code)));
   t.after(() => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
   });

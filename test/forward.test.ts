@@ -50,11 +50,37 @@ test('kill -9 of the nats-server mid-run: the stream ends with every record exac
   assert.equal(new Set(messages.map((m) => m.msgId)).size, total, 'one message id per record');
 });
 
-test('while JetStream is down the buffer stays bounded (inputs pause), then everything arrives; a stop reports what was never acknowledged', async (t) => {
+/** GET http://127.0.0.1:port/path: status and body. */
+async function get(port: number, path: string): Promise<{ status: number; text: string }> {
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5000) });
+  return { status: r.status, text: await r.text() };
+}
+
+/** One sample of /metrics, by its name as printed (labels included). */
+async function metric(port: number, name: string): Promise<number | undefined> {
+  const line = (await get(port, '/metrics')).text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
+test('while JetStream is down the buffer stays bounded (inputs pause), then everything arrives; a stop reports what was never acknowledged; /healthz and /metrics show it', async (t) => {
   const dir = await tempDir(t);
   const nats = await startNats(t, dir);
-  const server = await startCli(t, { target: '', args: ['--forward', nats.url, '--max-buffer', String(1024 * 1024), '--drain-timeout', '1000'] });
+  const server = await startCli(t, { target: '', args: ['--forward', nats.url, '--max-buffer', String(1024 * 1024), '--drain-timeout', '1000', '--metrics-port', '0'] });
   const nc = await natsClient(t, nats.url);
+  const metricsLine = await within(
+    (async () => {
+      for (;;) {
+        const m = /metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(server.stderr());
+        if (m) return m;
+        await sleep(25);
+      }
+    })(),
+    10_000,
+    'the metrics line',
+  );
+  const mport = Number(metricsLine[1]);
+  assert.equal((await get(mport, '/healthz')).status, 200);
+  assert.equal(await metric(mport, 'log_server_forward_connected'), 1);
   await waitForStream(nc, 'LOGS', 0, 10_000);
   await nats.kill9();
 
@@ -72,10 +98,19 @@ test('while JetStream is down the buffer stays bounded (inputs pause), then ever
   // Past the mark by at most what one read brought in.
   assert.ok(Math.max(...held) < 2 * 1024 * 1024, `held ${Math.max(...held)} bytes`);
   assert.equal(sent, false, 'the clients are held back (the server stopped reading them)');
+  const sick = await get(mport, '/healthz');
+  assert.equal(sick.status, 503);
+  assert.match(sick.text, /^(not connected to NATS|forwarding is over --max-buffer behind)/);
+  assert.equal(await metric(mport, 'log_server_forward_connected'), 0);
+  assert.ok((await metric(mport, 'log_server_forward_buffered_bytes'))! > 1024 * 1024, 'the forward backlog is in /metrics');
 
   await nats.start();
   await within(senders, 60_000, 'the senders to finish');
   await waitForStream(nc, 'LOGS', total, 30_000);
+  assert.equal((await get(mport, '/healthz')).status, 200);
+  assert.equal(await metric(mport, 'log_server_forward_acknowledged_total'), total);
+  assert.equal(await metric(mport, 'log_server_forward_buffered'), 0);
+  assert.ok((await metric(mport, 'log_server_forward_failures_total'))! > 0, 'the outage counted as failures');
 
   // Down again: what is sent now can never be acknowledged; the stop waits --drain-timeout, says so, exits 1.
   await nats.kill9();

@@ -309,6 +309,8 @@ describe('rotation options', () => {
       [['--rotate', 'weekly'], /rotate must be daily or hourly, not weekly/],
       [['--max-size', '1M', '--max-files', '0'], /max-files must be an integer from 1 to 100000, not 0/],
       [['--compress'], /compress needs max-size or rotate/],
+      [['--no-rotate'], /rotate must be daily or hourly, not false/],
+      [['--no-target', '--forward', 'nats://127.0.0.1:4222', '--max-size', '1M'], /max-size and rotate need a target file/],
     ];
     for (const [args, want] of cases) {
       const r = await runCli(['--host', '127.0.0.1', '--port', '0', '--target', target, ...args], { env: cleanEnv(), timeoutMs: 15_000 });

@@ -3,7 +3,7 @@ import type { InputStats, RejectedFrame } from '../input/tcp';
 /** How often a worker sends its counters to the primary (when they changed), for /metrics. */
 export const STATS_INTERVAL_MS = 250;
 
-/** Settings a worker needs, passed in its environment as JSON (LOG_SERVER_WORKER_CONFIG). */
+/** Settings a worker needs, passed in its environment as JSON (LOGSERVER_WORKER_CONFIG). */
 export interface WorkerConfig {
   utc: boolean;
   maxFrame: number;

@@ -67,7 +67,7 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
 
   const fork = (): Promise<void> =>
     new Promise((resolveReady) => {
-      const worker = cluster.fork({ LOG_SERVER_WORKER: '1', LOG_SERVER_WORKER_CONFIG: JSON.stringify(config) });
+      const worker = cluster.fork({ LOGSERVER_WORKER: '1', LOGSERVER_WORKER_CONFIG: JSON.stringify(config) });
       const state: WorkerState = { worker, connections: 0, ready: false };
       states.set(worker, state);
       worker.on('message', (msg: ToPrimary) => {
@@ -154,7 +154,7 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
     // datagrams and requests are checked against --allow too.
     ({ address, others } = await listenWithOtherInputs(server, o, (tcp) => startOtherInputs(o, tcp, sink, reporter, (r) => writer.reject(r), allowed ?? admitAll)));
     if (o.metricsPort !== undefined) {
-      metrics = await startMetrics(o.host, o.metricsPort, { stats: serverStats, sink: writer.sink, openConnections: () => openConnections, unhealthy });
+      metrics = await startMetrics(o.host, o.metricsPort, { stats: serverStats, sink: writer.sink, forwarder: writer.forwarder, openConnections: () => openConnections, unhealthy });
     }
   } catch (err) {
     await others?.stop(0);

@@ -15,7 +15,7 @@ import { STATS_INTERVAL_MS, type ToPrimary, type ToWorker, type WorkerConfig } f
 const send = (msg: ToPrimary, done?: () => void) => process.send?.(msg, undefined, undefined, () => done?.());
 
 function main(): void {
-  const config = JSON.parse(process.env.LOG_SERVER_WORKER_CONFIG ?? '{}') as WorkerConfig;
+  const config = JSON.parse(process.env.LOGSERVER_WORKER_CONFIG ?? '{}') as WorkerConfig;
   const reporter = streamReporter(undefined, `log-server[worker ${process.pid}]`);
   const sink = new IpcSink(send);
   const connections = new ConnectionSet(makeLineMaker(config), sink, config.maxFrame, reporter, (frame) => send({ t: 'reject', frame }));

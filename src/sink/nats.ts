@@ -68,6 +68,9 @@ export interface ForwardStats {
   tooLarge: number;
 }
 
+/** The data of an entry no longer needed. */
+const DONE = Buffer.alloc(0);
+
 /** What a stop reports. */
 export interface ForwardResult {
   stream: string;
@@ -339,7 +342,13 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
     this.stats.acknowledged++;
     this.stats.buffered--;
     this.stats.bufferedBytes -= p.data.length;
+    p.data = DONE; // the line's slab can go (the entry itself stays until the head passes it)
     this.advance();
+  }
+
+  /** Past --max-buffer behind: write() returns false until 'drain'. */
+  get full(): boolean {
+    return this.needDrain;
   }
 
   private find(seq: number): Pending | undefined {
@@ -377,6 +386,7 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
       'forward-too-large',
       `a record of ${p.data.length} bytes is larger than ${limit}; not forwarded (raise the limit or lower --max-entry)`,
     );
+    p.data = DONE;
     this.advance();
   }
 

@@ -80,7 +80,7 @@ export async function runTail(argv: string[]): Promise<number> {
     throw err;
   }
   return tail({
-    file: (parsed.file as string | undefined) ?? process.env.LOG_SERVER_TARGET ?? DEFAULTS.target,
+    file: (parsed.file as string | undefined) ?? (process.env.LOG_SERVER_TARGET || DEFAULTS.target),
     lines: n ?? (parsed.since !== undefined ? Infinity : 20),
     follow: parsed.follow,
     json: parsed.json,
