@@ -45,12 +45,17 @@ function assertNumbered(lines: string[], total: number): void {
   lines.forEach((line, i) => assert.equal((JSON.parse(line) as { n: number }).n, i, `line ${i} in stream order`));
 }
 
-test('consume killed mid-way (kill -9) and restarted: every message once, in stream order', async (t) => {
+/** A nats-server with a stream LOGS on logs.> (in a fresh temp dir), and a client of it. */
+async function natsWithStream(t: import('node:test').TestContext) {
   const dir = await tempDir(t);
   const nats = await startNats(t, dir);
   const nc = await natsClient(t, nats.url);
-  const jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: 'LOGS', subjects: ['logs.>'] });
+  await (await jetstreamManager(nc)).streams.add({ name: 'LOGS', subjects: ['logs.>'] });
+  return { dir, nats, nc };
+}
+
+test('consume killed mid-way (kill -9) and restarted: every message once, in stream order', async (t) => {
+  const { dir, nats, nc } = await natsWithStream(t);
   const total = 6000;
   await publishNumbered(nc, total);
 
@@ -77,10 +82,7 @@ test('consume killed mid-way (kill -9) and restarted: every message once, in str
 
 test('a batch written but not recorded before a crash is cut and written again, once', async (t) => {
   // The state a kill between the fsync of the lines and the write of <target>.seq leaves behind.
-  const dir = await tempDir(t);
-  const nats = await startNats(t, dir);
-  const nc = await natsClient(t, nats.url);
-  await (await jetstreamManager(nc)).streams.add({ name: 'LOGS', subjects: ['logs.>'] });
+  const { dir, nats, nc } = await natsWithStream(t);
   await publishNumbered(nc, 100);
   const target = join(dir, 'out.txt');
   const line = (n: number) => JSON.stringify({ message: `record ${n}`, n }) + '\n';
@@ -97,10 +99,7 @@ test('a batch written but not recorded before a crash is cut and written again, 
 });
 
 test('consume --filter takes only the matching subjects; bad arguments exit 2', async (t) => {
-  const dir = await tempDir(t);
-  const nats = await startNats(t, dir);
-  const nc = await natsClient(t, nats.url);
-  await (await jetstreamManager(nc)).streams.add({ name: 'LOGS', subjects: ['logs.>'] });
+  const { dir, nats, nc } = await natsWithStream(t);
   const js = jetstream(nc);
   for (let i = 0; i < 30; i++) await js.publish(i % 3 === 0 ? 'logs.app.db' : 'logs.other', JSON.stringify({ n: i }));
   const target = join(dir, 'app.txt');
@@ -121,10 +120,7 @@ test('consume --filter takes only the matching subjects; bad arguments exit 2', 
 });
 
 test('consume reopens its target on SIGHUP (rotation by rename)', async (t) => {
-  const dir = await tempDir(t);
-  const nats = await startNats(t, dir);
-  const nc = await natsClient(t, nats.url);
-  await (await jetstreamManager(nc)).streams.add({ name: 'LOGS', subjects: ['logs.>'] });
+  const { dir, nats, nc } = await natsWithStream(t);
   await publishNumbered(nc, 100);
   const target = join(dir, 'out.txt');
   const c = startConsume(t, [nats.url, '--target', target]);
@@ -141,10 +137,7 @@ test('consume reopens its target on SIGHUP (rotation by rename)', async (t) => {
 });
 
 test('consume stops promptly on SIGTERM while NATS is unreachable', async (t) => {
-  const dir = await tempDir(t);
-  const nats = await startNats(t, dir);
-  const nc = await natsClient(t, nats.url);
-  await (await jetstreamManager(nc)).streams.add({ name: 'LOGS', subjects: ['logs.>'] });
+  const { dir, nats, nc } = await natsWithStream(t);
   await publishNumbered(nc, 10);
   const target = join(dir, 'out.txt');
   const c = startConsume(t, [nats.url, '--target', target]);
