@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PYTHON_DIR, ROOT, python, sleep, startCli, tempDir, within } from './helpers';
+import { PYTHON_DIR, ROOT, canConnect, python, sleep, startCli, tempDir, within } from './helpers';
 import { freePort, natsClient, readStream, startNats, streamCount, tally, waitForStream } from './nats-helpers';
 
 const CLIENTS = join(PYTHON_DIR, 'reliability_clients.py');
@@ -76,15 +76,3 @@ test('two receivers behind HAProxy forward every record from several clients to 
   assert.deepEqual(missing, []);
   assert.deepEqual(duplicated, []);
 });
-
-async function canConnect(port: number): Promise<boolean> {
-  const net = await import('node:net');
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}

@@ -16,7 +16,7 @@ import * as fsp from 'node:fs/promises';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { PYTHON_DIR, ROOT, assertBuilt, childPidsOf, readLines, run, sleep, startTimeOf, tempDir, within } from './helpers';
+import { PYTHON_DIR, ROOT, assertBuilt, canConnect, childPidsOf, readLines, run, sleep, startTimeOf, tempDir, within } from './helpers';
 import { background, waitFor } from './reliability-helpers';
 
 const PM2 = join(ROOT, 'node_modules', 'pm2', 'bin', 'pm2');
@@ -98,17 +98,6 @@ function daemonPid(home: string): number | null {
   if (!existsSync(file)) return null;
   const pid = Number(readFileSync(file, 'utf8').trim());
   return Number.isInteger(pid) && pid > 0 ? pid : null;
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 interface BurstResult {
