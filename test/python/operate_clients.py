@@ -32,6 +32,7 @@ import select
 import socket
 import sys
 import time
+from send_records import make_logger  # a sibling script: its directory is on sys.path
 
 
 class LiveSocketHandler(logging.handlers.SocketHandler):
@@ -79,14 +80,6 @@ class LiveSocketHandler(logging.handlers.SocketHandler):
 
     def handleError(self, record):
         self.dropped += 1
-
-
-def make_logger(name, handler):
-    logger = logging.getLogger(name)
-    logger.propagate = False
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    return logger
 
 
 def cmd_bursts(host, port, tag, stopfile, burst_ms="300", gap_ms="700", phase_ms="0"):

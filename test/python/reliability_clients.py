@@ -25,6 +25,7 @@ import os
 import pickle
 import sys
 import time
+from send_records import make_logger  # a sibling script: its directory is on sys.path
 
 
 class StrictSocketHandler(logging.handlers.SocketHandler):
@@ -48,14 +49,6 @@ class StrictSocketHandler(logging.handlers.SocketHandler):
         sys.stderr.write(f"reliability_clients.py: SocketHandler error: {sys.exc_info()[1]!r}\n")
         sys.stderr.flush()
         os._exit(3)
-
-
-def make_logger(name, handler):
-    logger = logging.getLogger(name)
-    logger.propagate = False
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    return logger
 
 
 def cmd_numbered(host, port, tag, count, pad="0", interval_ms="0", timeout="1"):
