@@ -4,7 +4,7 @@
  * A connection from elsewhere is closed at once, before a byte is read, and reported (rate-limited).
  */
 import { BlockList, isIP, type Socket } from 'node:net';
-import { ServerError } from './options';
+import { OptionError } from './options';
 import type { Reporter } from './report';
 import { countRefusedConnection, type ServerStats } from './metrics';
 
@@ -14,11 +14,11 @@ export type AllowCheck = (address: string | undefined) => boolean;
 /**
  * Checks and normalises the --allow values: "10.0.0.0/8", "fd00::/8", a bare address ("192.0.2.7" = /32,
  * "::1" = /128); several may be given in one value separated by commas or spaces (LOG_SERVER_ALLOW="a, b").
- * Throws ServerError naming the first bad one.
+ * Throws OptionError naming the first bad one.
  */
 export function parseAllowList(values: readonly string[] | string): string[] {
   const list = (Array.isArray(values) ? values : [values]).flatMap((v) => String(v).split(/[\s,]+/)).filter((v) => v.length > 0);
-  if (list.length === 0) throw new ServerError('allow needs at least one network (CIDR), e.g. --allow 10.0.0.0/8');
+  if (list.length === 0) throw new OptionError('allow needs at least one network (CIDR), e.g. --allow 10.0.0.0/8');
   for (const cidr of list) subnetOf(cidr);
   return list;
 }
@@ -31,7 +31,7 @@ function subnetOf(cidr: string): { address: string; prefix: number; family: 'ipv
   const prefixText = slash < 0 ? String(max) : cidr.slice(slash + 1);
   const prefix = Number(prefixText);
   if (version === 0 || !/^\d{1,3}$/.test(prefixText) || prefix > max) {
-    throw new ServerError(`allow: "${cidr}" is not a network: give an IPv4 or IPv6 CIDR such as 10.0.0.0/8 or fd00::/8, or one address`);
+    throw new OptionError(`allow: "${cidr}" is not a network: give an IPv4 or IPv6 CIDR such as 10.0.0.0/8 or fd00::/8, or one address`);
   }
   return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
 }

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULTS, ServerError } from './options';
+import { DEFAULTS, OptionError, ServerError } from './options';
 import { serveForever } from './server';
 import { runTail } from './tail/cli';
 import { FORWARD_OPTIONS, forwardOptionsOf } from './forward-cli';
@@ -22,7 +22,7 @@ async function main(argv: string[]): Promise<number> {
   const parsed = await yargs(argv)
     .scriptName('log-server')
     .usage(
-      '$0 [options]\n$0 consume nats://HOST:PORT --target FILE   (see $0 consume --help)\n\nReceives records from Python logging.handlers.SocketHandler clients and appends each one as a JSON line to the target file.',
+      '$0 [options]\n$0 tail [FILE] [-n 20] [-f] ...               (see $0 tail --help)\n$0 consume nats://HOST:PORT --target FILE   (see $0 consume --help)\n\nReceives records from Python logging.handlers.SocketHandler clients and appends each one as a JSON line to the target file.',
     )
     .options({
       host: { type: 'string', default: DEFAULTS.host, describe: 'address to listen on' },
@@ -98,6 +98,11 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
+    if (err instanceof OptionError) {
+      // A bad value, like a bad flag: exit 2.
+      process.stderr.write(`log-server: ${err.message} (see log-server --help)\n`);
+      process.exit(2);
+    }
     if (err instanceof ServerError) process.stderr.write(`log-server: ${err.message}\n`);
     else process.stderr.write(`log-server: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
     // Exit now: a failed start may leave handles (a half-started cluster) that would keep the process up.

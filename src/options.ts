@@ -100,14 +100,22 @@ export class ServerError extends Error {
   }
 }
 
+/** An option with a bad value: the command line's fault (the CLI exits 2, as for an unknown flag). */
+export class OptionError extends ServerError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OptionError';
+  }
+}
+
 function check(ok: boolean, message: string): void {
-  if (!ok) throw new ServerError(message);
+  if (!ok) throw new OptionError(message);
 }
 
 const isInt = (n: unknown, min: number, max = Number.MAX_SAFE_INTEGER) =>
   typeof n === 'number' && Number.isInteger(n) && n >= min && n <= max;
 
-/** Fills in defaults and checks every value; throws ServerError naming the bad option. */
+/** Fills in defaults and checks every value; throws OptionError naming the bad option. */
 export function resolveOptions(partial: Partial<ServerOptions>): ServerOptions {
   const given = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) as Partial<ServerOptions>;
   const o: ServerOptions = { ...DEFAULTS, ...given };
@@ -138,13 +146,13 @@ export function resolveOptions(partial: Partial<ServerOptions>): ServerOptions {
 /** The rotation options: sizes like "100M" become bytes. */
 function checkRotation(o: ServerOptions): void {
   check(o.maxSize === undefined || typeof o.maxSize === 'string' || typeof o.maxSize === 'number', `max-size must be a size such as 512K, 100M or 1G, not ${String(o.maxSize)}`);
-  check(o.rotate === undefined || typeof o.rotate === 'string', `rotate must be daily or hourly, not ${String(o.rotate)}`);
+  check(o.rotate === undefined || typeof o.rotate === 'string', `rotate must be daily, hourly or an interval such as 30s or 5m, not ${String(o.rotate)}`);
   if (o.maxSize !== undefined) {
     const size = parseSize(o.maxSize);
     check(isInt(size, 1024), `max-size must be a size of at least 1K, such as 512K, 100M or 1G, not ${String(o.maxSize)}`);
     o.maxSize = size;
   }
-  check(o.rotate === undefined || parseInterval(o.rotate) !== null, `rotate must be daily or hourly, not ${String(o.rotate)}`);
+  check(o.rotate === undefined || parseInterval(o.rotate) !== null, `rotate must be daily, hourly or an interval such as 30s or 5m, not ${String(o.rotate)}`);
   check(isInt(o.maxFiles, 1, 100_000), `max-files must be an integer from 1 to 100000, not ${String(o.maxFiles)}`);
   check(typeof o.compress === 'boolean', 'compress must be true or false');
   check(!o.compress || o.maxSize !== undefined || o.rotate !== undefined, 'compress needs max-size or rotate (it gzips the rotated files)');
@@ -171,7 +179,7 @@ function checkForward(o: ServerOptions): void {
   try {
     parseSubjectTemplate(o.forwardSubject!);
   } catch (err) {
-    throw new ServerError((err as Error).message);
+    throw new OptionError((err as Error).message);
   }
   check(isInt(o.forwardReplicas, 1, 5), `forward-replicas must be an integer from 1 to 5, not ${String(o.forwardReplicas)}`);
   check(isInt(o.forwardMaxAge, 0), `forward-max-age must be a non-negative integer (seconds), not ${String(o.forwardMaxAge)}`);

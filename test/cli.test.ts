@@ -74,6 +74,7 @@ describe('a start that cannot work fails with one clear line', () => {
     const r = await runCli(['--bogus', '--port', '0', '--target', target], { env: cleanEnv(), cwd: dir, timeoutMs: 15_000 });
     const line = assertOneLineFailure(r, 5000, '--bogus');
     assert.match(line, /bogus/);
+    assert.equal(r.code, 2, 'bad arguments exit 2');
     assert.equal(existsSync(target), false, 'a refused start created the target');
   });
 
@@ -83,6 +84,7 @@ describe('a start that cannot work fails with one clear line', () => {
     const r = await runCli(['--port', 'abc', '--target', target], { env: cleanEnv(), cwd: dir, timeoutMs: 15_000 });
     const line = assertOneLineFailure(r, 5000, '--port abc');
     assert.match(line, /port/);
+    assert.equal(r.code, 2, 'a bad value exits 2, like a bad flag');
     assert.equal(existsSync(target), false, 'a refused start created the target');
   });
 

@@ -272,7 +272,7 @@ describe('--allow on "::" (IPv4 clients as ::ffff:a.b.c.d) and the warning witho
 
   test('a bad --allow value stops the start with one line', async () => {
     const r = await runCli(['--port', '0', '--allow', '10.0.0.0/33']);
-    assert.notEqual(r.code, 0);
-    assert.equal(r.stderr, 'log-server: allow: "10.0.0.0/33" is not a network: give an IPv4 or IPv6 CIDR such as 10.0.0.0/8 or fd00::/8, or one address\n');
+    assert.equal(r.code, 2, 'a bad value exits 2, like a bad flag');
+    assert.equal(r.stderr, 'log-server: allow: "10.0.0.0/33" is not a network: give an IPv4 or IPv6 CIDR such as 10.0.0.0/8 or fd00::/8, or one address (see log-server --help)\n');
   });
 });

@@ -306,10 +306,10 @@ describe('rotation options', () => {
     const cases: [string[], RegExp][] = [
       [['--max-size', '10X'], /max-size must be a size of at least 1K, such as 512K, 100M or 1G, not 10X/],
       [['--max-size', '100'], /max-size must be a size of at least 1K/],
-      [['--rotate', 'weekly'], /rotate must be daily or hourly, not weekly/],
+      [['--rotate', 'weekly'], /rotate must be daily, hourly or an interval such as 30s or 5m, not weekly/],
       [['--max-size', '1M', '--max-files', '0'], /max-files must be an integer from 1 to 100000, not 0/],
       [['--compress'], /compress needs max-size or rotate/],
-      [['--no-rotate'], /rotate must be daily or hourly, not false/],
+      [['--no-rotate'], /rotate must be daily, hourly or an interval such as 30s or 5m, not false/],
       [['--no-target', '--forward', 'nats://127.0.0.1:4222', '--max-size', '1M'], /max-size and rotate need a target file/],
     ];
     for (const [args, want] of cases) {
