@@ -22,7 +22,7 @@ async function main(argv: string[]): Promise<number> {
   const parsed = await yargs(argv)
     .scriptName('log-server')
     .usage(
-      '$0 [options]\n$0 tail [FILE] [-n 20] [-f] ...               (see $0 tail --help)\n$0 consume nats://HOST:PORT --target FILE   (see $0 consume --help)\n\nReceives records from Python logging.handlers.SocketHandler clients and appends each one as a JSON line to the target file.',
+      '$0 [options]\n$0 tail [FILE] [-n 20] [-f] ...             (see $0 tail --help)\n$0 consume nats://HOST:PORT --target FILE   (see $0 consume --help)\n\nReceives records from Python logging.handlers.SocketHandler clients and appends each one as a JSON line to the target file.',
     )
     .options({
       host: { type: 'string', default: DEFAULTS.host, describe: 'address to listen on' },
