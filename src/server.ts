@@ -83,12 +83,7 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
   const inputs: OtherInputs = others;
   registerInputStats(stats.inputs, inputs);
   stats.listening = true;
-  reporter.info(`listening on ${formatAddress(address)}, writing ${writer.path}, single-process`);
-  const warning = openToAllWarning(o.host, address.port, o.allow);
-  if (warning !== null) reporter.info(warning);
-  if (metrics !== null) reporter.info(metrics.line);
-  const also = inputs.describe();
-  if (also !== null) reporter.info(`also listening on ${also}`);
+  announceStart(reporter, o, address, writer.path, 'single-process', metrics, inputs);
   const stop = stopOnce(async (fatal?: string) => {
     stats.listening = false;
     reporter.info(`stopping: ${connections.size} connections open, draining for up to ${o.drainTimeout} ms`);
@@ -103,6 +98,16 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
     return summary;
   });
   return { address, target: writer.path, close: () => stop.run(), reopen: () => writer.reopen(reporter), closed: stop.done, forward: writer.forwarder?.stats };
+}
+
+/** The start lines, the same in both modes: where it listens and writes, the open-to-all warning, metrics, UDP/HTTP. */
+export function announceStart(reporter: Reporter, o: ServerOptions, address: AddressInfo, writing: string, mode: string, metrics: MetricsEndpoint | null, inputs: OtherInputs): void {
+  reporter.info(`listening on ${formatAddress(address)}, writing ${writing}, ${mode}`);
+  const warning = openToAllWarning(o.host, address.port, o.allow);
+  if (warning !== null) reporter.info(warning);
+  if (metrics !== null) reporter.info(metrics.line);
+  const also = inputs.describe();
+  if (also !== null) reporter.info(`also listening on ${also}`);
 }
 
 /** Past --max-connections: closed at once, and said (rate-limited). */

@@ -15,14 +15,14 @@ import type { ServerOptions } from '../options';
 import type { Reporter } from '../report';
 import { newInputStats } from '../input/tcp';
 import { addStats, stopOnce, summaryLine, Writer, type ServerSummary } from '../writer';
-import { formatAddress, stopAccepting } from '../listen';
-import { refuseConnection, type RunningServer } from '../server';
+import { stopAccepting } from '../listen';
+import { announceStart, refuseConnection, type RunningServer } from '../server';
 import type { ToPrimary, ToWorker, WorkerConfig } from './messages';
 import { ServerError } from '../options';
 import { admitAll } from '../input/admit';
 import { listenWithOtherInputs, registerInputStats, startOtherInputs, summaryCounts, type OtherInputs } from '../input/inputs';
 import { countRefusedConnection, newServerStats, startMetrics, workerGone, type MetricsEndpoint } from '../metrics';
-import { makeAllowCheck, openToAllWarning, refuseNotAllowed } from '../access';
+import { makeAllowCheck, refuseNotAllowed } from '../access';
 
 /** How long after the drain timeout a worker may take to send its last batch before it is killed. */
 const WORKER_EXIT_GRACE_MS = 5000;
@@ -168,12 +168,7 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
   const inputs: OtherInputs = others;
   registerInputStats(serverStats.inputs, inputs);
   serverStats.listening = true;
-  reporter.info(`listening on ${formatAddress(address)}, writing ${writer.path}, multithreaded with ${o.workers} workers`);
-  const warning = openToAllWarning(o.host, address.port, o.allow);
-  if (warning !== null) reporter.info(warning);
-  if (metrics !== null) reporter.info(metrics.line);
-  const also = inputs.describe();
-  if (also !== null) reporter.info(`also listening on ${also}`);
+  announceStart(reporter, o, address, writer.path, `multithreaded with ${o.workers} workers`, metrics, inputs);
 
   const stopper = stopOnce(async (fatal?: string) => {
     serverStats.listening = false;
