@@ -21,34 +21,22 @@ Every sender goes through a real logging.handlers.SocketHandler.
 import base64
 import logging
 import logging.handlers
-import os
 import pickle
 import sys
 import time
-from send_records import make_logger  # a sibling script: its directory is on sys.path
+from send_records import FailingSocketHandler, make_logger  # sibling script: its directory is on sys.path
 
 
-class StrictSocketHandler(logging.handlers.SocketHandler):
-    """Makes every send error fatal (exit 3) instead of a silently dropped record; counts what was sent."""
+class StrictSocketHandler(FailingSocketHandler):
+    """Every send error is fatal (exit 3) instead of a silently dropped record; counts what was sent; and the
+    socket timeout is settable (SocketHandler's is 1 s)."""
 
     def __init__(self, host, port, timeout=1.0):
         super().__init__(host, port)
-        self.sent = 0
         self.socket_timeout = timeout
 
     def makeSocket(self, timeout=1):
         return super().makeSocket(timeout=self.socket_timeout)
-
-    def send(self, s):
-        super().send(s)
-        if self.sock is None:
-            raise OSError("SocketHandler could not send (no connection)")
-        self.sent += 1
-
-    def handleError(self, record):
-        sys.stderr.write(f"reliability_clients.py: SocketHandler error: {sys.exc_info()[1]!r}\n")
-        sys.stderr.flush()
-        os._exit(3)
 
 
 def cmd_numbered(host, port, tag, count, pad="0", interval_ms="0", timeout="1"):

@@ -69,7 +69,8 @@ class FailingSocketHandler(logging.handlers.SocketHandler):
     def handleError(self, record):
         # SocketHandler.handleError closes the socket and goes on; a test must not lose records silently.
         exc = sys.exc_info()[1]
-        sys.stderr.write(f"send_records.py: SocketHandler error: {exc!r}\n")
+        sys.stderr.write(f"{os.path.basename(sys.argv[0])}: SocketHandler error: {exc!r}\n")
+        sys.stderr.flush()
         os._exit(3)
 
 
