@@ -81,6 +81,22 @@ export class LineBuffer {
     this.pos += this.slab.utf8Write(s, this.pos);
   }
 
+  /** For a writer that fills the slab in place: the slab, with at least `n` bytes free from `end`. */
+  reserve(n: number): Buffer {
+    this.room(n);
+    return this.slab;
+  }
+
+  /** Where the next byte goes in the slab that reserve() returned. */
+  get end(): number {
+    return this.pos;
+  }
+
+  /** Marks the bytes up to `end` of that slab as written. */
+  advance(end: number): void {
+    this.pos = end;
+  }
+
   /** Forgets what was written since the last take() back to `length` bytes. */
   truncate(length: number): void {
     this.pos = this.from + length;

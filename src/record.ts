@@ -1,12 +1,14 @@
 /**
  * One frame's payload in, one finished JSON line out, appended to a LineBuffer. Three decoders, fastest first,
- * each declining what it does not handle: the transcoder (records of plain data, bytes to bytes), the fast
- * decoder (the same, into values, for what the transcoder declines), then pickleparser behind the normalizer (everything else). Throws
+ * each declining what it does not handle: the transcoder (records of plain data, bytes to bytes: the C++ one
+ * when it is built, else transcode.ts), the fast decoder (the same, into values, for what the transcoder
+ * declines), then pickleparser behind the normalizer (everything else). Throws
  * RefusedRecord with a stable code when the payload is not a record that can be written.
  */
 import { decodePickle } from './pickle/fallback';
 import { decodeFast, DECLINED } from './pickle/fast';
 import { transcodeRecord } from './pickle/transcode';
+import { makeNativeTranscoder } from './pickle/native';
 import { formatEntry } from './entry';
 import { makeHumanTime } from './time';
 import { RefusedRecord } from './pickle/values';
@@ -17,10 +19,11 @@ export type LineMaker = (payload: Buffer, out: LineBuffer) => void;
 export function makeLineMaker(options: { utc: boolean; maxEntry: number }): LineMaker {
   const humanTime = makeHumanTime(options.utc);
   const limits = { maxDepth: 100, maxChars: options.maxEntry };
+  const transcode = makeNativeTranscoder(options.utc, options.maxEntry) ?? ((payload: Buffer, out: LineBuffer) => transcodeRecord(payload, out, humanTime, options.maxEntry));
   return (payload, out) => {
     const before = out.length;
     try {
-      if (transcodeRecord(payload, out, humanTime, options.maxEntry)) return;
+      if (transcode(payload, out)) return;
     } catch {
       // The transcoder only declines; an exception here (a bug, or memory) leaves the frame to the general path.
     }

@@ -17,6 +17,15 @@ export const pad2 = (n: number): string => (n < 10 ? '0' + n : String(n));
 
 export type HumanTime = (created: number) => string;
 
+/** "YYYY-MM-DD HH:MM:SS." of a whole second, in local time (the process's TZ) or UTC. */
+export function secondPrefix(seconds: number, utc: boolean): string {
+  const d = new Date(seconds * 1000);
+  const [y, mo, day, h, mi, s] = utc
+    ? [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()]
+    : [d.getFullYear(), d.getMonth() + 1, d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds()];
+  return `${String(y).padStart(4, '0')}-${pad2(mo)}-${pad2(day)} ${pad2(h)}:${pad2(mi)}:${pad2(s)}.`;
+}
+
 /** A formatter for local time (the process's TZ) or UTC. */
 export function makeHumanTime(utc: boolean): HumanTime {
   let cachedSecond = NaN;
@@ -32,11 +41,7 @@ export function makeHumanTime(utc: boolean): HumanTime {
       seconds -= 1;
     }
     if (seconds !== cachedSecond) {
-      const d = new Date(seconds * 1000);
-      const [y, mo, day, h, mi, s] = utc
-        ? [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()]
-        : [d.getFullYear(), d.getMonth() + 1, d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds()];
-      cachedPrefix = `${String(y).padStart(4, '0')}-${pad2(mo)}-${pad2(day)} ${pad2(h)}:${pad2(mi)}:${pad2(s)}.`;
+      cachedPrefix = secondPrefix(seconds, utc);
       cachedSecond = seconds;
     }
     const millis = Math.floor(micros / 1000);

@@ -1,13 +1,15 @@
 /**
- * The three decoders must agree byte for byte: the transcoder and the fast decoder may decline a frame, but
- * whatever they do produce must equal what the general decoder (pickleparser behind the normalizer) gives —
- * the same line, or the same refusal. Checked on every fixture and on fuzzed mutations of real frames.
+ * The decoders must agree byte for byte: the two transcoders (C++ and TypeScript) and the fast decoder may
+ * decline a frame, but whatever they do produce must equal what the general decoder (pickleparser behind the
+ * normalizer) gives — the same line, or the same refusal. Checked on every fixture and on fuzzed mutations of
+ * real frames.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodePickle } from '../src/pickle/fallback';
 import { decodeFast, DECLINED } from '../src/pickle/fast';
 import { transcodeRecord } from '../src/pickle/transcode';
+import { makeNativeTranscoder } from '../src/pickle/native';
 import { formatEntry } from '../src/entry';
 import { makeHumanTime } from '../src/time';
 import { RefusedRecord } from '../src/pickle/values';
@@ -41,10 +43,24 @@ const transcoded = (b: Buffer) => {
   return line;
 };
 
+const native = makeNativeTranscoder(true, 8 * 1024 * 1024);
+const nativeOut = new LineBuffer();
+const nativeTranscoded = (b: Buffer) => {
+  assert.ok(native, 'the C++ transcoder is not built (npm install runs node-gyp; see the README)');
+  const ok = native(b, nativeOut);
+  const line = nativeOut.take().toString('utf8');
+  if (!ok) {
+    assert.equal(line, '', 'a declining transcoder must write nothing');
+    return null;
+  }
+  return line;
+};
+
 interface Tally {
   frames: number;
   fastTook: number;
   transcoderTook: number;
+  nativeTook: number;
 }
 
 function compare(b: Buffer, label: string, tally: Tally): void {
@@ -52,6 +68,7 @@ function compare(b: Buffer, label: string, tally: Tally): void {
   assert.ok(!want.startsWith('threw'), `${label}: the general decoder threw instead of refusing: ${want}`);
   const f = fast(b);
   const t = transcoded(b);
+  const c = nativeTranscoded(b);
   tally.frames++;
   if (f !== null) {
     tally.fastTook++;
@@ -60,6 +77,10 @@ function compare(b: Buffer, label: string, tally: Tally): void {
   if (t !== null) {
     tally.transcoderTook++;
     assert.equal(t, want, `${label}: transcoder differs`);
+  }
+  if (c !== null) {
+    tally.nativeTook++;
+    assert.equal(c, want, `${label}: C++ transcoder differs`);
   }
 }
 
@@ -74,19 +95,20 @@ function rng(seed: number): () => number {
 }
 
 test('all three decoders agree on every fixture', () => {
-  const tally: Tally = { frames: 0, fastTook: 0, transcoderTook: 0 };
+  const tally: Tally = { frames: 0, fastTook: 0, transcoderTook: 0, nativeTook: 0 };
   for (const c of cases) compare(Buffer.from(c.pickle, 'base64'), `${c.name} p${c.protocol}`, tally);
   for (const c of refused) compare(Buffer.from(c.pickle, 'base64'), c.name, tally);
   console.log(`fixtures: ${JSON.stringify(tally)}`);
   // The fast paths must actually be exercised, not decline everything.
   assert.ok(tally.fastTook > tally.frames / 2, `fast decoder took only ${tally.fastTook} of ${tally.frames}`);
   assert.ok(tally.transcoderTook > 100, `transcoder took only ${tally.transcoderTook} of ${tally.frames}`);
+  assert.ok(tally.nativeTook > 100, `C++ transcoder took only ${tally.nativeTook} of ${tally.frames}`);
 });
 
 test('all three decoders agree on fuzzed frames', () => {
   const random = rng(Number(process.env.FUZZ_SEED ?? 20261125));
   const seeds = cases.filter((c) => c.protocol >= 1).map((c) => Buffer.from(c.pickle, 'base64')).filter((b) => b.length < 20000);
-  const tally: Tally = { frames: 0, fastTook: 0, transcoderTook: 0 };
+  const tally: Tally = { frames: 0, fastTook: 0, transcoderTook: 0, nativeTook: 0 };
   for (let i = 0; i < Number(process.env.FUZZ_ROUNDS ?? 20000); i++) {
     const base = seeds[Math.floor(random() * seeds.length)];
     const b = Buffer.from(base);
@@ -110,4 +132,43 @@ test('all three decoders agree on fuzzed frames', () => {
   }
   console.log(`fuzz: ${JSON.stringify(tally)}`);
   assert.ok(tally.transcoderTook > 100, `transcoder took only ${tally.transcoderTook} fuzzed frames`);
+  assert.ok(tally.nativeTook > 100, `C++ transcoder took only ${tally.nativeTook} fuzzed frames`);
+});
+
+/** A protocol-2 record whose extras f0, f1, … are the given floats (BINFLOAT), as pickle would write them. */
+function floatRecord(floats: number[]): Buffer {
+  const str = (s: string) => Buffer.concat([Buffer.from([0x58]), Buffer.from(Uint32Array.of(s.length).buffer), Buffer.from(s, 'latin1')]);
+  const float = (x: number) => {
+    const b = Buffer.alloc(9);
+    b[0] = 0x47;
+    b.writeDoubleBE(x, 1);
+    return b;
+  };
+  const parts = [Buffer.from([0x80, 0x02, 0x7d, 0x28]), str('created'), float(1764085440.125)];
+  floats.forEach((x, i) => parts.push(str(`f${i}`), float(x)));
+  parts.push(Buffer.from([0x75, 0x2e]));
+  return Buffer.concat(parts);
+}
+
+test('the C++ transcoder writes every float as the general path does (Python repr)', () => {
+  const random = rng(Number(process.env.FUZZ_SEED ?? 20261125));
+  const bits = new DataView(new ArrayBuffer(8));
+  const samples: number[] = [0, -0, NaN, Infinity, -Infinity, 1e16, 1e-4, 9999999999999998, 0.00009999999999999999, 5e-324, 1.7976931348623157e308, 1e22, 1e21, 123456789012345680000];
+  for (let i = 0; i < 30000; i++) {
+    bits.setUint32(0, Math.floor(random() * 2 ** 32));
+    bits.setUint32(4, Math.floor(random() * 2 ** 32));
+    samples.push(bits.getFloat64(0)); // any bit pattern: subnormals, NaNs, huge and tiny
+    samples.push(Math.floor(random() * 2 ** 53) / 10 ** Math.floor(random() * 22)); // decimal-looking
+    samples.push(1764085440 + random() * 1000); // timestamps
+    samples.push((random() - 0.5) * 10 ** Math.floor(random() * 40 - 20)); // around the notation switches
+  }
+  let compared = 0;
+  for (let i = 0; i < samples.length; i += 8) {
+    const b = floatRecord(samples.slice(i, i + 8));
+    const line = nativeTranscoded(b);
+    assert.notEqual(line, null, `declined floats ${samples.slice(i, i + 8).join(', ')}`);
+    assert.equal(line, general(b), `floats ${samples.slice(i, i + 8).join(', ')}`);
+    compared += 8;
+  }
+  console.log(`floats compared: ${compared}`);
 });

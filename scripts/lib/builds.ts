@@ -1,7 +1,7 @@
 /**
  * Builds of other git revisions, for before/after runs: each revision is checked out with
  * `git worktree add --detach` under bench/builds/<rev>, compiled with this checkout's TypeScript and
- * node_modules, and kept for the next run.
+ * node_modules (and its C++ transcoder, where it has one), and kept for the next run.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
@@ -18,6 +18,10 @@ export function build(rev: string): string {
     if (!existsSync(dir)) execFileSync('git', ['worktree', 'add', '--detach', dir, hash], { cwd: ROOT, stdio: 'ignore' });
     if (!existsSync(join(dir, 'node_modules'))) symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
     execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.build.json')], { stdio: 'inherit' });
+  }
+  // Revisions with the C++ transcoder: built by their own install script (node-gyp), as npm ci does.
+  if (existsSync(join(dir, 'binding.gyp')) && !existsSync(join(dir, 'build', 'Release', 'transcode.node'))) {
+    execFileSync('npm', ['run', 'install'], { cwd: dir, stdio: 'ignore' });
   }
   return hash;
 }
