@@ -51,6 +51,49 @@ struct Value {
   double num;
 };
 
+// A hash of a key for the key set: its length and its first and last eight bytes (equal keys are then told
+// apart by comparing them; a dict has at most KEY_SLOTS / 2 keys, which bounds the work of colliding ones).
+inline uint32_t KeyHash(const uint8_t* p, size_t len) {
+  uint64_t a = 0, b = 0;
+  if (len >= 8) {
+    std::memcpy(&a, p, 8);
+    std::memcpy(&b, p + len - 8, 8);
+  } else if (len >= 4) {
+    uint32_t x, y;
+    std::memcpy(&x, p, 4);
+    std::memcpy(&y, p + len - 4, 4);
+    a = x | static_cast<uint64_t>(y) << 32;
+  } else {
+    for (size_t i = 0; i < len; i++) a = a << 8 | p[i];
+  }
+  uint64_t h = (a ^ (len << 56)) * 0x9E3779B97F4A7C15ull;
+  h = (h ^ (h >> 31) ^ b) * 0xC2B2AE3D27D4EB4Full;
+  return static_cast<uint32_t>(h >> 32);
+}
+
+// memcpy for the short pieces a line is made of (keys, numbers), without a call for each.
+inline void CopyBytes(uint8_t* dst, const uint8_t* src, size_t len) {
+  if (len <= 16) {
+    if (len >= 8) {
+      uint64_t x, y;
+      std::memcpy(&x, src, 8);
+      std::memcpy(&y, src + len - 8, 8);
+      std::memcpy(dst, &x, 8);
+      std::memcpy(dst + len - 8, &y, 8);
+    } else if (len >= 4) {
+      uint32_t x, y;
+      std::memcpy(&x, src, 4);
+      std::memcpy(&y, src + len - 4, 4);
+      std::memcpy(dst, &x, 4);
+      std::memcpy(dst + len - 4, &y, 4);
+    } else {
+      for (size_t i = 0; i < len; i++) dst[i] = src[i];
+    }
+  } else {
+    std::memcpy(dst, src, len);
+  }
+}
+
 enum Own : uint8_t { OWN_NONE = 0, OWN_LEVELNAME = 1, OWN_CREATED = 2, OWN_SKIP = 3, OWN_MSG = 4 };
 
 class Machine {
@@ -61,7 +104,8 @@ class Machine {
 
  private:
   const uint8_t* in_ = nullptr;
-  std::vector<Value> values_;
+  std::vector<Value> values_ = std::vector<Value>(1024);  // [0, nv_) are this record's
+  size_t nv_ = 0;
   std::vector<std::vector<int32_t>> items_;  // by value id, kept from record to record
   std::vector<int32_t> stack_;
   std::vector<size_t> marks_;
@@ -84,8 +128,9 @@ class Machine {
   }
 
   int32_t NewValue(uint8_t kind, int32_t a, int32_t b, double num, uint8_t isStr, uint8_t depth) {
-    values_.push_back(Value{kind, isStr, depth, a, b, num});
-    return static_cast<int32_t>(values_.size() - 1);
+    if (nv_ == values_.size()) values_.resize(values_.size() * 2);
+    values_[nv_] = Value{kind, isStr, depth, a, b, num};
+    return static_cast<int32_t>(nv_++);
   }
 
   void OpenItems(int32_t id) {
@@ -113,15 +158,11 @@ class Machine {
 
   void CopyToScratch(int32_t id) {  // the caller made room
     const Value& v = values_[id];
-    if (v.kind == FRAME_STR) {
-      scratch_[sp_++] = '"';
-      std::memcpy(&scratch_[sp_], in_ + v.a, v.b - v.a);
-      sp_ += v.b - v.a;
-      scratch_[sp_++] = '"';
-    } else {
-      std::memmove(&scratch_[sp_], &scratch_[v.a], v.b - v.a);
-      sp_ += v.b - v.a;
-    }
+    // A TEXT value is an earlier part of the scratch buffer: the ranges never overlap.
+    if (v.kind == FRAME_STR) scratch_[sp_++] = '"';
+    CopyBytes(&scratch_[sp_], Bytes(v), v.b - v.a);
+    sp_ += v.b - v.a;
+    if (v.kind == FRAME_STR) scratch_[sp_++] = '"';
   }
 
   size_t TextLength(int32_t id) const {
@@ -150,10 +191,7 @@ class Machine {
   // Adds str value k to the current key set; false if an equal key is there already.
   bool AddKey(int32_t k) {
     const Value& v = values_[k];
-    const uint8_t* src = Bytes(v);
-    uint32_t h = 0x811c9dc5u;
-    for (int32_t i = 0; i < v.b - v.a; i++) h = (h ^ src[i]) * 0x01000193u;
-    uint32_t slot = h & (KEY_SLOTS - 1);
+    uint32_t slot = KeyHash(Bytes(v), v.b - v.a) & (KEY_SLOTS - 1);
     while (slotStamp_[slot] == stamp_) {
       if (SameText(slotKey_[slot], k)) return false;
       slot = (slot + 1) & (KEY_SLOTS - 1);
@@ -169,10 +207,17 @@ class Machine {
 
   void Push(int32_t id) { stack_.push_back(id); }
 
+  // Memo slot `slot` (at most MAX_MEMO_SLOT) := the value on top of the stack (not a mark).
+  void MemoPut(uint32_t slot) {
+    if (memoStamp_[slot] != memoNow_) memoSet_++;
+    memoStamp_[slot] = memoNow_;
+    memoVal_[slot] = stack_.back();
+  }
+
   // After an unusually large record, gives its memory back instead of keeping it for the next.
   void Trim() {
     constexpr size_t MANY = 1 << 16;
-    if (values_.capacity() > MANY) std::vector<Value>().swap(values_);
+    if (values_.size() > MANY) std::vector<Value>(1024).swap(values_);
     if (items_.size() > MANY) std::vector<std::vector<int32_t>>().swap(items_);
     if (stack_.capacity() > MANY) std::vector<int32_t>().swap(stack_);
     if (marks_.capacity() > MANY) std::vector<size_t>().swap(marks_);
@@ -212,18 +257,36 @@ bool ValidUtf8(const uint8_t* p, size_t len) {
   return true;
 }
 
+constexpr uint64_t ONES = 0x0101010101010101ull;
+constexpr uint64_t HIGHS = 0x8080808080808080ull;
+
+// True when none of the bytes needs escaping in JSON (`"`, `\`, below 0x20); *ascii is cleared if any is
+// above 0x7f. Eight bytes at a time: a byte is < 0x20, or equal to a given one, where the subtraction borrows.
+bool PlainBytes(const uint8_t* p, size_t len, bool* ascii) {
+  size_t i = 0;
+  uint64_t high = 0;
+  for (; i + 8 <= len; i += 8) {
+    uint64_t x;
+    std::memcpy(&x, p + i, 8);
+    const uint64_t quote = x ^ (ONES * '"');
+    const uint64_t backslash = x ^ (ONES * '\\');
+    const uint64_t special = ((x - ONES * 0x20) | (quote - ONES) | (backslash - ONES)) & ~x & HIGHS;
+    if (special != 0) return false;
+    high |= x;
+  }
+  for (; i < len; i++) {
+    const uint8_t c = p[i];
+    if (c < 0x20 || c == '"' || c == '\\') return false;
+    high |= c;
+  }
+  if (high & HIGHS) *ascii = false;
+  return true;
+}
+
 // A str: a range of the frame when it needs no escaping, else its JSON.stringify text in the scratch buffer.
 int32_t Machine::StrValue(size_t s, size_t e) {
-  bool plain = true;
   bool ascii = true;
-  for (size_t i = s; i < e; i++) {
-    const uint8_t c = in_[i];
-    if (c < 0x20 || c == '"' || c == '\\') {
-      plain = false;
-      break;
-    }
-    if (c > 0x7f) ascii = false;
-  }
+  const bool plain = PlainBytes(in_ + s, e - s, &ascii);
   if (plain) {
     if (!ascii && !ValidUtf8(in_ + s, e - s)) return DECLINE;
     return NewValue(FRAME_STR, static_cast<int32_t>(s), static_cast<int32_t>(e), NAN, 1, 0);
@@ -404,16 +467,21 @@ int32_t Machine::ArrayValue(size_t from, int32_t top) {
   return Finish(id, top) ? id : DECLINE;
 }
 
-bool IsWord(const uint8_t* p, size_t len, const char* word) {
-  return std::strlen(word) == len && std::memcmp(p, word, len) == 0;
-}
-
+// Which of the keys the formatter treats specially a top-level key is.
 uint8_t OwnKey(const uint8_t* p, size_t len) {
-  if (IsWord(p, len, "msg")) return OWN_MSG;
-  if (IsWord(p, len, "created")) return OWN_CREATED;
-  if (IsWord(p, len, "message") || IsWord(p, len, "created_human")) return OWN_SKIP;
-  if (IsWord(p, len, "levelname")) return OWN_LEVELNAME;
-  return OWN_NONE;
+  switch (len) {
+    case 3:
+      return std::memcmp(p, "msg", 3) == 0 ? OWN_MSG : OWN_NONE;
+    case 7:
+      if (std::memcmp(p, "created", 7) == 0) return OWN_CREATED;
+      return std::memcmp(p, "message", 7) == 0 ? OWN_SKIP : OWN_NONE;
+    case 9:
+      return std::memcmp(p, "levelname", 9) == 0 ? OWN_LEVELNAME : OWN_NONE;
+    case 13:
+      return std::memcmp(p, "created_human", 13) == 0 ? OWN_SKIP : OWN_NONE;
+    default:
+      return OWN_NONE;
+  }
 }
 
 double RoundHalfEven(double x) {
@@ -486,7 +554,7 @@ int32_t Machine::Assemble(int32_t top, uint8_t* out, size_t outLen, size_t pos, 
   }
   uint8_t* o = out + pos;
   auto put = [&o](const void* p, size_t len) {
-    std::memcpy(o, p, len);
+    CopyBytes(o, static_cast<const uint8_t*>(p), len);
     o += len;
   };
   auto value = [&](int32_t id) {
@@ -531,7 +599,7 @@ int32_t Machine::Run(const uint8_t* in, size_t n, uint8_t* out, size_t outLen, s
                      size_t maxScratch) {
   in_ = in;
   Trim();
-  values_.clear();
+  nv_ = 0;
   stack_.clear();
   marks_.clear();
   sp_ = 0;
@@ -650,6 +718,11 @@ int32_t Machine::Run(const uint8_t* in, size_t n, uint8_t* out, size_t outLen, s
         if (len > n - p || (id = StrValue(p, p + len)) < 0) return DECLINE;
         p += len;
         Push(id);
+        // Pickle memoizes every str: the BINPUT that follows is taken here, saving a round of the dispatch.
+        if (p + 1 < n && in[p] == 0x71) {
+          MemoPut(in[p + 1]);
+          p += 2;
+        }
         break;
       }
       case 0x71:    // q BINPUT
@@ -667,9 +740,7 @@ int32_t Machine::Run(const uint8_t* in, size_t n, uint8_t* out, size_t outLen, s
           slot = memoSet_;  // MEMOIZE stores at the number of slots set so far (pickle's len(memo))
         }
         if (stack_.empty() || stack_.back() == MARK || slot > MAX_MEMO_SLOT) return DECLINE;
-        if (memoStamp_[slot] != memoNow_) memoSet_++;
-        memoStamp_[slot] = memoNow_;
-        memoVal_[slot] = stack_.back();
+        MemoPut(slot);
         break;
       }
       case 0x68:    // h BINGET
