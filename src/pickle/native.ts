@@ -15,20 +15,24 @@ interface Binding {
 const NEED_ROOM = -2;
 const NEED_TIME = -3;
 
+/** Why the C++ transcoder is not in use, or null when it is. */
+export let nativeMissing: string | null = null;
+
 function load(): Binding | null {
-  if (process.env.LOGSERVER_NATIVE === '0') return null;
+  if (process.env.LOGSERVER_NATIVE === '0') {
+    nativeMissing = 'LOGSERVER_NATIVE=0 is set';
+    return null;
+  }
   try {
     // From dist/pickle or src/pickle alike.
     return require('../../build/Release/transcode.node') as Binding;
-  } catch {
+  } catch (err) {
+    nativeMissing = `it is not built (${(err as Error).message.split('\n')[0]})`;
     return null;
   }
 }
 
 const binding = load();
-
-/** Whether the C++ transcoder is in use (for the start line and the tests). */
-export const nativeTranscoder = binding !== null;
 
 export type Transcoder = (payload: Buffer, out: LineBuffer) => boolean;
 
