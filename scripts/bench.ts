@@ -2,16 +2,17 @@
  * The benchmark: the same corpus against every system, round-robin, R repeats, medians.
  *
  *   npm run build && python3 scripts/make-corpus.py && npm run bench
- *   npm run bench -- [--count 200000] [--repeat 3] [--connections 4] [--workers-max N] [--json | --markdown]
+ *   npm run bench -- [--count 600000] [--repeat 3] [--connections 4] [--workers-max N] [--json | --markdown]
  *
- * Systems: log-server single-process; log-server --multithreaded with 1, 2 and N workers (N = --workers-max,
+ * Systems: log-server single-process, with its C++ transcoder and with the TypeScript one (LOGSERVER_NATIVE=0);
+ * log-server --multithreaded with 1, 2 and N workers (N = --workers-max,
  * default os.availableParallelism(); duplicates dropped); the Logging Cookbook receiver (python-receiver.py);
  * the raw sink (raw-sink.ts, no decoding: the I/O ceiling). Each run is one runLoadtest() (scripts/loadtest.ts)
  * that starts the system on port 0 with a fresh temporary target and stops it with SIGINT.
  *
- * Record counts differ per system so that each run lasts about as long (a few seconds): --count for log-server,
- * count × --python-share (default 0.25) for the Python receiver, count × --raw-share (default 3) for the raw
- * sink. Rates are per second, so they compare; see docs/benchmarks.md.
+ * Record counts differ per system so that each run lasts about as long (a few seconds): --count (default 600,000)
+ * for log-server, half of it for its TypeScript transcoder, count × --python-share (default 0.08) for the Python
+ * receiver, count × --raw-share (default 3) for the raw sink. Rates are per second, so they compare; see docs/benchmarks.md.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -26,6 +27,7 @@ interface System {
   kind: ServerKind;
   args: string[];
   count: number;
+  env?: Record<string, string>;
 }
 
 interface RunSummary {
@@ -129,13 +131,13 @@ function summarize(r: LoadtestResult, repeat: number): RunSummary {
 
 const USAGE = `usage: npm run bench -- [options]
 
-  --count N          records per log-server run (default 200000)
-  --python-share F   the Python receiver gets count × F records (default 0.25: it is slower)
+  --count N          records per log-server run (default 600000)
+  --python-share F   the Python receiver gets count × F records (default 0.08: it is slower)
   --raw-share F      the raw sink gets count × F records (default 3: it is faster)
   --repeat R         rounds; systems alternate round-robin within each (default 3)
   --connections C    TCP connections per run (default 4)
   --workers-max N    largest --workers tried (default os.availableParallelism())
-  --systems LIST     only these, comma-separated: single, mt1, mt2, mtN, python, raw
+  --systems LIST     only these, comma-separated: single, single-ts, mt1, mt2, mtN, python, raw
   --corpus FILE      default bench/corpus.bin
   --timeout S        per-run timeout (default 120)
   --budget S         stop starting runs after S seconds in all (default 600)
@@ -183,8 +185,8 @@ async function main(argv: string[]): Promise<number> {
     }
     return n;
   };
-  const count = num('count', values.count, 200_000, 1);
-  const pythonShare = num('python-share', values['python-share'], 0.25, 0.001, false);
+  const count = num('count', values.count, 600_000, 1);
+  const pythonShare = num('python-share', values['python-share'], 0.08, 0.001, false);
   const rawShare = num('raw-share', values['raw-share'], 3, 0.001, false);
   const repeat = num('repeat', values.repeat, 3, 1);
   const connections = num('connections', values.connections, 4, 1);
@@ -193,7 +195,11 @@ async function main(argv: string[]): Promise<number> {
   const budgetSec = num('budget', values.budget, 600, 1, false);
   const corpus = values.corpus ?? 'bench/corpus.bin';
 
-  const all: (System & { key: string })[] = [{ key: 'single', name: 'log-server single-process', kind: 'log-server', args: [], count }];
+  const all: (System & { key: string })[] = [
+    { key: 'single', name: 'log-server single-process', kind: 'log-server', args: [], count },
+    // The same server with the C++ transcoder turned off: the before/after of the native code, side by side.
+    { key: 'single-ts', name: 'log-server single-process, TypeScript transcoder', kind: 'log-server', args: [], count: Math.max(1, Math.round(count / 2)), env: { LOGSERVER_NATIVE: '0' } },
+  ];
   const workerCounts = [...new Set([1, 2, workersMax])].sort((a, b) => a - b);
   for (const w of workerCounts) {
     const key = w === workersMax && w !== 1 && w !== 2 ? 'mtN' : `mt${w}`;
@@ -207,7 +213,7 @@ async function main(argv: string[]): Promise<number> {
     const want = new Set(values.systems.split(',').map((s) => s.trim()));
     systems = all.filter((s) => want.has(s.key) || (s.key.startsWith('mt') && want.has('mtN') && s.args.includes(String(workersMax))));
     if (systems.length === 0) {
-      process.stderr.write(`bench: --systems matched nothing (use single, mt1, mt2, mtN, python, raw)\n`);
+      process.stderr.write(`bench: --systems matched nothing (use single, single-ts, mt1, mt2, mtN, python, raw)\n`);
       return 2;
     }
   }
@@ -223,7 +229,7 @@ async function main(argv: string[]): Promise<number> {
         skipped++;
         continue;
       }
-      const sum = await measuredRun({ corpus, server: s.kind, serverArgs: s.args, connections, count: s.count, timeoutSec, label: s.name }, r);
+      const sum = await measuredRun({ corpus, server: s.kind, serverArgs: s.args, serverEnv: s.env, connections, count: s.count, timeoutSec, label: s.name }, r);
       runs.get(s.name)!.push(sum);
       process.stderr.write(
         `bench: round ${r}/${repeat} ${s.name}: ${int(sum.records)} records, ${int(sum.e2eRecordsPerSec)} records/s end-to-end, ` +

@@ -36,6 +36,8 @@ export interface LoadtestOptions {
   /** Which system is (or is to be started as) the server; raw-sink output is counted in bytes, not lines. */
   server: ServerKind;
   serverArgs: string[];
+  /** Environment variables for the started server, added to this process's. */
+  serverEnv?: Record<string, string>;
   connections: number;
   /** Records in all (cycling through the corpus). Ignored with `duration` unless `rate` is set. */
   count: number;
@@ -224,7 +226,7 @@ export async function runLoadtest(opts: Partial<LoadtestOptions>): Promise<Loadt
       tmpDir = mkdtempSync(join(tmpdir(), 'loadtest-'));
       target = join(tmpDir, o.server === 'raw-sink' ? 'target.bin' : 'target.jsonl');
       log(`starting ${label}`);
-      server = await startServer({ kind: o.server, host: o.host, target, args: o.serverArgs, startTimeoutMs: Math.min(30_000, deadline - performance.now()) });
+      server = await startServer({ kind: o.server, host: o.host, target, args: o.serverArgs, env: o.serverEnv, startTimeoutMs: Math.min(30_000, deadline - performance.now()) });
       port = server.port;
       monitor = new ProcMonitor(server.pid, 100);
       log(`${label} listening on ${o.host}:${port} (pid ${server.pid}), target ${target}`);

@@ -81,7 +81,8 @@ function assertSameLines(got: string[], want: string[], what: string): void {
 const FIRST_KEYS = ['message', 'levelname', 'created', 'created_human'];
 
 function e2e(mode: Mode) {
-  const serve = (t: TestContext, target: string) => startCli(t, { target, multithreaded: mode.multithreaded, workers: 2, utc: true });
+  const env = mode.env && { ...process.env, ...mode.env };
+  const serve = (t: TestContext, target: string) => startCli(t, { target, multithreaded: mode.multithreaded, workers: 2, utc: true, env });
 
   test('the example client: 21 records, stopped by SIGINT', async (t) => {
     const dir = await tempDir(t);
@@ -90,6 +91,8 @@ function e2e(mode: Mode) {
     await python([join(ROOT, 'examples', 'remote_logging_app.py'), '127.0.0.1', String(server.port)]);
     const exit = await server.stop('SIGINT');
     assertCleanStop(exit, 21);
+    // The C++ transcoder is built for the tests (npm install); the start line says when it is not used.
+    assert.equal(/decoding with the TypeScript transcoder.*LOGSERVER_NATIVE=0 is set/.test(exit.stderr), mode.env !== undefined, exit.stderr);
 
     const lines = await readLines(target);
     assert.equal(lines.length, 21, `want 21 lines, got ${lines.length}`);
@@ -282,4 +285,6 @@ function e2e(mode: Mode) {
   });
 }
 
-for (const mode of MODES) describe(mode.name, () => e2e(mode));
+// The TypeScript transcoder, the fallback where the C++ one cannot be built, end to end as well.
+const TS_TRANSCODER: Mode = { name: 'single-process, TypeScript transcoder (LOGSERVER_NATIVE=0)', multithreaded: false, env: { LOGSERVER_NATIVE: '0' } };
+for (const mode of [...MODES, TS_TRANSCODER]) describe(mode.name, () => e2e(mode));

@@ -233,6 +233,8 @@ export interface ServeOptions {
 export interface Mode {
   name: string;
   multithreaded: boolean;
+  /** Added to the server's environment. */
+  env?: NodeJS.ProcessEnv;
 }
 export const MODES: Mode[] = [
   { name: 'single-process', multithreaded: false },

@@ -18,6 +18,8 @@ export interface StartOptions {
   args: string[];
   /** Give up waiting for the "listening on" line after this many ms. */
   startTimeoutMs: number;
+  /** Environment variables added to this process's for the server, e.g. { LOGSERVER_NATIVE: '0' }. */
+  env?: Record<string, string>;
 }
 
 export interface StartedServer {
@@ -49,7 +51,8 @@ const MAX_STDERR = 64 * 1024;
 /** Spawns the server (in its own process group) and resolves once it printed "listening on HOST:PORT". */
 export function startServer(o: StartOptions): Promise<StartedServer> {
   const command = serverCommand(o.kind, o.host, o.target, o.args);
-  const child = spawn(command[0], command.slice(1), { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const env = o.env ? { ...process.env, ...o.env } : process.env;
+  const child = spawn(command[0], command.slice(1), { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let err = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
     child.once('exit', (code, signal) => res({ code, signal })),
