@@ -88,11 +88,15 @@ for (const mode of MODES) {
       const r = await run('python3', ['-c', `import socket; s=socket.create_connection(("127.0.0.1", ${server.port})); s.sendall(b"\\x00\\x00\\x00\\x02]."); s.close()`]);
       assert.equal(r.code, 0, r.stderr);
       bytes += 6;
-      // Worker counters reach the primary within 0.25 s.
+      // Worker counters reach the primary within 0.25 s, each worker's on its own schedule: wait for the last.
       const m = await waitFor(async () => {
         const m = await scrape(mport);
-        return m.get('log_server_records_refused_total{input="tcp",reason="not-a-dict"}') === 1 && m.get('log_server_connections_total{input="tcp"}') === 3 ? m : null;
-      }, 10_000, () => 'the refused frame and 3 connections in /metrics');
+        return m.get('log_server_records_refused_total{input="tcp",reason="not-a-dict"}') === 1 &&
+          m.get('log_server_connections_total{input="tcp"}') === 3 &&
+          m.get('log_server_records_received_total{input="tcp"}') === 2 * N + 1
+          ? m
+          : null;
+      }, 10_000, () => `the refused frame, 3 connections and ${2 * N + 1} records received in /metrics`);
       t.diagnostic(`${scrapes} scrapes while sending`);
       assert.ok(scrapes >= 2, 'the clients finished before a scrape: nothing was scraped while records flowed');
       assert.equal(m.get('log_server_records_received_total{input="tcp"}'), 2 * N + 1);
