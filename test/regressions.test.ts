@@ -10,6 +10,7 @@ import { RefusedRecord } from '../src/pickle/values';
 import { decodePickle } from '../src/pickle/fallback';
 import { decodeFast, DECLINED } from '../src/pickle/fast';
 import { transcodeRecord } from '../src/pickle/transcode';
+import { makeNativeTranscoder } from '../src/pickle/native';
 import { formatEntry } from '../src/entry';
 import { makeHumanTime } from '../src/time';
 import { FrameReader } from '../src/input/frames';
@@ -161,4 +162,31 @@ test('a flood of refused frames faster than the rejects file is written is bound
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('a small frame whose memo repeats one big str in every field is refused, not grown into a huge line', () => {
+  // 263 KiB of pickle: a 256 KiB str memoized once, then 508 keys that all fetch it. Written out, the line would
+  // be 133 MB; the transcoders (C++ and TypeScript) once built it in full, whatever --max-entry said.
+  const big = 'z'.repeat(256 * 1024);
+  const parts = [Buffer.from('\x80\x04}(', 'latin1'), str('created'), float(1764085440.5), str('msg'), str(big), Buffer.from('q\x00', 'latin1')];
+  for (let i = 0; i < 508; i++) parts.push(str(`k${i}`), Buffer.from('h\x00', 'latin1'));
+  parts.push(Buffer.from('u.', 'latin1'));
+  const payload = Buffer.concat(parts);
+  const human = makeHumanTime(true);
+  const maxEntry = 16 * 1024 * 1024;
+  const out = new LineBuffer();
+  assert.equal(transcodeRecord(payload, out, human, maxEntry), false, 'the TypeScript transcoder declines');
+  assert.equal(out.length, 0);
+  const native = makeNativeTranscoder(true, maxEntry);
+  assert.ok(native, 'the C++ transcoder is built');
+  assert.equal(native(payload, out), false, 'the C++ transcoder declines');
+  assert.equal(out.length, 0);
+  assert.equal(lineOrRefusal(payload), 'refused too-large');
+  // Under the limit the same shape is still written, by either transcoder.
+  const small = Buffer.concat([Buffer.from('\x80\x04}(', 'latin1'), str('created'), float(1764085440.5), str('msg'), str('zz'), Buffer.from('q\x00', 'latin1'), str('k0'), Buffer.from('h\x00u.', 'latin1')]);
+  assert.equal(native(small, out), true);
+  assert.equal(transcodeRecord(small, out, human, maxEntry), true);
+  const [a, b] = out.take().toString('utf8').trimEnd().split('\n');
+  assert.equal(a, b);
+  assert.match(a, /"msg":"zz","k0":"zz"\}$/);
 });

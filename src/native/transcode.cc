@@ -39,6 +39,8 @@ constexpr int32_t MARK = -1;
 constexpr uint32_t MAX_MEMO_SLOT = 65535;
 constexpr int MAX_CONTAINER_DEPTH = 99;
 constexpr uint32_t KEY_SLOTS = 1024;
+// More values than this in one record declines: no log record has them, and it bounds the tables' memory.
+constexpr size_t MAX_VALUES = 1 << 20;
 constexpr double MIN_CREATED = -62135596800.0 - 1;
 constexpr double MAX_CREATED = 253402300800.0;
 
@@ -107,6 +109,7 @@ class Machine {
   std::vector<Value> values_ = std::vector<Value>(1024);  // [0, nv_) are this record's
   size_t nv_ = 0;
   std::vector<std::vector<int32_t>> items_;  // by value id, kept from record to record
+  size_t itemsAdded_ = 0;                    // items put into containers by the last record
   std::vector<int32_t> stack_;
   std::vector<size_t> marks_;
   std::vector<int32_t> memoVal_ = std::vector<int32_t>(MAX_MEMO_SLOT + 1);
@@ -218,7 +221,8 @@ class Machine {
   void Trim() {
     constexpr size_t MANY = 1 << 16;
     if (values_.size() > MANY) std::vector<Value>(1024).swap(values_);
-    if (items_.size() > MANY) std::vector<std::vector<int32_t>>().swap(items_);
+    if (items_.size() > MANY || itemsAdded_ > MANY) std::vector<std::vector<int32_t>>().swap(items_);
+    itemsAdded_ = 0;
     if (stack_.capacity() > MANY) std::vector<int32_t>().swap(stack_);
     if (marks_.capacity() > MANY) std::vector<size_t>().swap(marks_);
     if (scratch_.size() > 16 * MANY) std::vector<uint8_t>(64 * 1024).swap(scratch_);
@@ -463,6 +467,7 @@ int32_t Machine::ArrayValue(size_t from, int32_t top) {
   const int32_t id = NewValue(LIST, 0, 0, NAN, 0, 0);
   OpenItems(id);
   items_[id].assign(stack_.begin() + from, stack_.end());
+  itemsAdded_ += stack_.size() - from;
   stack_.resize(from);
   return Finish(id, top) ? id : DECLINE;
 }
@@ -547,6 +552,9 @@ int32_t Machine::Assemble(int32_t top, uint8_t* out, size_t outLen, size_t pos, 
     if (own != OWN_NONE && own != OWN_MSG) continue;
     length += 4 + TextLength(items[i]) - 2 + TextLength(items[i + 1]);
   }
+  // A line past the bound declines (and the general path refuses it as too large): a memo can repeat one big
+  // str in every field, and the line would be hundreds of times the frame.
+  if (length > scratchLimit_) return DECLINE;
   if (pos + length > outLen) {
     const double need = static_cast<double>(length);
     std::memcpy(state + 8, &need, 8);
@@ -613,6 +621,7 @@ int32_t Machine::Run(const uint8_t* in, size_t n, uint8_t* out, size_t outLen, s
   size_t p = 0;
   int32_t top = -1;  // the first dict: the record
   while (p < n) {
+    if (nv_ > MAX_VALUES) return DECLINE;
     const uint8_t op = in[p++];
     int32_t id;
     switch (op) {
@@ -768,6 +777,7 @@ int32_t Machine::Run(const uint8_t* in, size_t n, uint8_t* out, size_t outLen, s
             values_[list].kind != LIST)
           return DECLINE;
         items_[list].push_back(item);
+        itemsAdded_++;
         break;
       }
       case 0x65:    // e APPENDS
@@ -786,6 +796,7 @@ int32_t Machine::Run(const uint8_t* in, size_t n, uint8_t* out, size_t outLen, s
           if (!Finish(stack_[i], top)) return DECLINE;
         if (values_[container].kind != want) return DECLINE;
         items_[container].insert(items_[container].end(), stack_.begin() + m + 1, stack_.end());
+        itemsAdded_ += stack_.size() - m - 1;
         stack_.resize(m);
         break;
       }
@@ -800,6 +811,7 @@ int32_t Machine::Run(const uint8_t* in, size_t n, uint8_t* out, size_t outLen, s
         if (!Finish(key, top) || !Finish(value, top) || values_[dict].kind != DICT) return DECLINE;
         items_[dict].push_back(key);
         items_[dict].push_back(value);
+        itemsAdded_ += 2;
         break;
       }
       case 0x74:    // t TUPLE

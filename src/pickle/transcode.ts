@@ -639,6 +639,11 @@ function assemble(b: Buffer, out: LineBuffer, humanTime: HumanTime, items: numbe
   // `created` must be a finite number and `msg` a str; otherwise the general path decides (or refuses).
   if (created < 0 || vStr[created] === 1 || !(vNum[created] > MIN_CREATED && vNum[created] < MAX_CREATED)) return false;
   if (msg >= 0 && vStr[msg] !== 1) return false;
+  // A line past the bound declines (and the general path refuses it as too large): a memo can repeat one big
+  // str in every field, and the line would be hundreds of times the frame.
+  let length = 0;
+  for (let i = 0; i < count; i++) length += vB[items[i]] - vA[items[i]] + 3;
+  if (length > scratchLimit) return false;
   out.bytes(HEAD);
   if (msg < 0) out.ascii('""');
   else writeValue(b, out, msg);
