@@ -8,7 +8,8 @@
 #
 # FUZZ_OUT sets where the build, the corpus and any findings go (default /tmp/fuzz-native, outside the repo);
 # FUZZ_ITERATIONS caps the iterations (the time limit still holds); FUZZ_PLAIN=1 builds without sanitizers at
-# -O3, as binding.gyp does, for production-like timings and memory figures of the adversarial frames.
+# -O3, as binding.gyp does, for production-like timings and memory figures of the adversarial frames;
+# FUZZ_OPT=-O0 instruments every access (GCC's -O1 drops some ASan checks it takes for redundant), slower.
 # Needs g++, python3 and Node's headers.
 set -euo pipefail
 
@@ -29,8 +30,8 @@ if [[ ! -f "$node_include/node_api.h" ]]; then
 fi
 mkdir -p "$out"
 
-flags=(-O1 -fsanitize=address,undefined -fno-sanitize-recover=all)
-binary="$out/fuzz-native"
+flags=("${FUZZ_OPT:--O1}" -fsanitize=address,undefined -fno-sanitize-recover=all)
+binary="$out/fuzz-native${FUZZ_OPT:-}"
 if [[ "${FUZZ_PLAIN:-0}" == 1 ]]; then
   flags=(-O3 -ffp-contract=off)
   binary="$out/fuzz-native-plain"

@@ -17,6 +17,8 @@ import { FrameReader } from '../src/input/frames';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Writer } from '../src/writer';
 import { resolveOptions } from '../src/options';
 
@@ -189,4 +191,21 @@ test('a small frame whose memo repeats one big str in every field is refused, no
   const [a, b] = out.take().toString('utf8').trimEnd().split('\n');
   assert.equal(a, b);
   assert.match(a, /"msg":"zz","k0":"zz"\}$/);
+});
+
+test('records that each fill a long list under a new value id do not pile up memory in the TypeScript transcoder', () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const human = makeHumanTime(true);
+  const out = new LineBuffer();
+  const head = Buffer.from('\x80\x04X\x01\x00\x00\x00vq\x00', 'latin1');
+  const items = Buffer.from('('.concat('h\x00'.repeat(60000), 'e.'), 'latin1');
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  // k + 1 empty lists first, so that the 60,000 items go to value id k + 1: a new one each record.
+  for (let k = 0; k < 1024; k++) assert.equal(transcodeRecord(Buffer.concat([head, Buffer.alloc(k + 1, ']'), items]), out, human), false);
+  gc();
+  const grew = (process.memoryUsage().heapUsed - before) / 2 ** 20;
+  // Each list kept was 60,000 slots: 1024 of them held about 600 MiB.
+  assert.ok(grew < 64, `the heap grew by ${grew.toFixed(0)} MiB`);
 });

@@ -108,7 +108,8 @@ class Machine {
   const uint8_t* in_ = nullptr;
   std::vector<Value> values_ = std::vector<Value>(1024);  // [0, nv_) are this record's
   size_t nv_ = 0;
-  std::vector<std::vector<int32_t>> items_;  // by value id, kept from record to record
+  std::vector<std::vector<int32_t>> items_;  // by value id, kept from record to record (small ones: Trim)
+  std::vector<int32_t> opened_;              // the ids the last record opened item lists for
   size_t itemsAdded_ = 0;                    // items put into containers by the last record
   std::vector<int32_t> stack_;
   std::vector<size_t> marks_;
@@ -139,6 +140,7 @@ class Machine {
   void OpenItems(int32_t id) {
     if (items_.size() <= static_cast<size_t>(id)) items_.resize(id + 1);
     items_[id].clear();
+    opened_.push_back(id);
   }
 
   int32_t TextValue(const char* s, size_t len, double num) {
@@ -221,7 +223,16 @@ class Machine {
   void Trim() {
     constexpr size_t MANY = 1 << 16;
     if (values_.size() > MANY) std::vector<Value>(1024).swap(values_);
-    if (items_.size() > MANY || itemsAdded_ > MANY) std::vector<std::vector<int32_t>>().swap(items_);
+    if (items_.size() > MANY || itemsAdded_ > MANY) {
+      std::vector<std::vector<int32_t>>().swap(items_);
+    } else {
+      // Only short item lists are kept: records that each fill a long list under a new id would otherwise
+      // keep one each, without end.
+      for (const int32_t id : opened_)
+        if (items_[id].capacity() > 128) std::vector<int32_t>().swap(items_[id]);
+    }
+    if (opened_.capacity() > MANY) std::vector<int32_t>().swap(opened_);
+    opened_.clear();
     itemsAdded_ = 0;
     if (stack_.capacity() > MANY) std::vector<int32_t>().swap(stack_);
     if (marks_.capacity() > MANY) std::vector<size_t>().swap(marks_);

@@ -77,7 +77,13 @@ function openItems(id: number): void {
   bLen[id] = 0;
 }
 
+/** Ids whose item list grew long in this record: given back at the next, so that records filling long lists
+ * under ever new ids do not keep one each. */
+const longLists: number[] = [];
+const LONG_LIST = 128;
+
 function addItem(id: number, item: number): void {
+  if (bLen[id] === LONG_LIST) longLists.push(id);
   bItems[id][bLen[id]++] = item;
 }
 
@@ -300,6 +306,8 @@ export function transcodeRecord(b: Buffer, out: LineBuffer, humanTime: HumanTime
 }
 
 function run(b: Buffer, out: LineBuffer, humanTime: HumanTime): boolean {
+  for (const id of longLists) bItems[id] = [];
+  longLists.length = 0;
   nv = 0;
   sp = 0;
   sn = 0;
