@@ -84,7 +84,9 @@ export const DEFAULTS: Omit<ServerOptions, 'reporter' | 'rejects' | 'httpPort' |
   maxEntry: 16 * 1024 * 1024,
   maxConnections: 1024,
   drainTimeout: 10_000,
-  maxBuffer: 64 * 1024 * 1024,
+  // Bytes of lines the writer may hold: past it the inputs pause. 16 MiB is ~60 ms at full speed and keeps a
+  // process under 150 MiB; more adds memory, not speed (docs/benchmarks.md).
+  maxBuffer: 16 * 1024 * 1024,
   udp: true,
   udpBuffer: 4 * 1024 * 1024,
   httpPath: '/log',
