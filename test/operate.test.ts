@@ -56,6 +56,22 @@ async function sendFrom(source: string, port: number, tag: string, count: number
   return Number(m[2]);
 }
 
+test('multithreaded: the stop summary counts what workers killed with kill -9 had refused', async (t) => {
+  const dir = await tempDir(t);
+  const server = await startCli(t, { target: join(dir, 'logs.jsonl'), multithreaded: true, workers: 2 });
+  // Two connections, one per worker (each goes to the worker with the fewest), each with a refused frame (a list).
+  const sockets = [await connect(t, server.port), await connect(t, server.port)];
+  for (const s of sockets) s.write(Buffer.from('\x00\x00\x00\x02].', 'latin1'));
+  await waitFor(() => /not-a-dict/.test(server.stderr()), 5000, () => `the refusals reported:\n${server.stderr()}`);
+  await sleep(600); // the workers report their counters every 0.25 s
+  for (const w of server.workers) process.kill(w, 'SIGKILL');
+  // The second death may be folded into "... and 1 more worker-exit" (reports are rate-limited per kind).
+  await waitFor(() => /died \(SIGKILL\)[\s\S]*(died \(SIGKILL\)|1 more worker-exit)/.test(server.stderr()), 5000, () => `both workers reported dead:\n${server.stderr()}`);
+  const exit = await server.stop('SIGINT');
+  assert.equal(exit.code, 0, exit.stderr);
+  assert.match(exit.stderr, /^log-server: stopped; wrote 0 records to .+; refused 2 \(not-a-dict 2\)$/m);
+});
+
 for (const mode of MODES) {
   describe(`${mode.name}: --metrics-port`, () => {
     test('counters scraped while records flow match what the clients sent; /healthz is 200', async (t) => {

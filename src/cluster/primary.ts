@@ -13,7 +13,7 @@ import { extname, join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { ServerOptions } from '../options';
 import type { Reporter } from '../report';
-import { newInputStats } from '../input/tcp';
+import { newInputStats, type InputStats } from '../input/tcp';
 import { addStats, stopOnce, summaryLine, Writer, type ServerSummary } from '../writer';
 import { stopAccepting } from '../listen';
 import { announceStart, refuseConnection, type RunningServer } from '../server';
@@ -51,8 +51,10 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
   const self = __filename;
   cluster.setupPrimary({ exec: join(__dirname, 'worker' + extname(self)), serialization: 'advanced', args: [] });
   const states = new Map<Worker, WorkerState>();
-  const stats = newInputStats();
   const serverStats = newServerStats();
+  /** For the stop summary, each worker's TCP counters: its final ones once it stopped (whenever that message is
+   * read), else the last it reported (a worker killed with kill -9 sends no final ones). */
+  const workerCounts = new Map<number, { tcp: InputStats; final: boolean }>();
   let stopping = false;
   let paused = false;
   let openConnections = 0;
@@ -98,10 +100,11 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
           case 'stats':
             // After 'exit' its counts are in `gone` already (a message may be read after the exit).
             if (states.has(worker)) serverStats.remote.set(worker.id, msg.inputs);
+            if (msg.inputs.tcp && !workerCounts.get(worker.id)?.final) workerCounts.set(worker.id, { tcp: msg.inputs.tcp, final: false });
             break;
           case 'stopped':
-            addStats(stats, msg.stats);
             if (states.has(worker)) serverStats.remote.set(worker.id, { tcp: msg.stats });
+            workerCounts.set(worker.id, { tcp: msg.stats, final: true });
             break;
         }
       });
@@ -201,7 +204,9 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
     await othersStopped;
     const written = await writer.close(o.drainTimeout);
     await metrics?.close();
-    const summary: ServerSummary = { written, ...summaryCounts(stats, inputs), rejectsDropped: writer.rejectsDropped, fatal, forward: writer.forward };
+    const tcp = newInputStats();
+    for (const c of workerCounts.values()) addStats(tcp, c.tcp);
+    const summary: ServerSummary = { written, ...summaryCounts(tcp, inputs), rejectsDropped: writer.rejectsDropped, fatal, forward: writer.forward };
     reporter.info(summaryLine(summary, writer.path));
     return summary;
   });
