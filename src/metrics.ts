@@ -81,6 +81,8 @@ export interface MetricsSource {
   /** With --forward: the JetStream forwarder. */
   forwarder?: NatsForwarder | null;
   openConnections(): number;
+  /** Refused frames not kept in the --rejects file because it was over --max-buffer behind. */
+  rejectsDropped?(): number;
   /** A reason the server is not healthy beyond the common ones (e.g. no worker ready), or null. */
   unhealthy?(): string | null;
 }
@@ -174,6 +176,15 @@ export function makeRegistry(source: MetricsSource): Registry {
     collect() {
       this.reset();
       for (const [reason, n] of Object.entries(stats.connectionsRefusedBy)) this.inc({ reason }, n);
+    },
+  });
+  new Counter({
+    name: 'log_server_rejects_dropped_total',
+    help: 'Refused frames not kept in the --rejects file because it was over --max-buffer behind (still counted as refused).',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(source.rejectsDropped?.() ?? 0);
     },
   });
   new Counter({

@@ -74,7 +74,7 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
   try {
     // UDP datagrams and HTTP requests are checked against --allow too.
     ({ address, others } = await listenWithOtherInputs(server, o, (tcp) => startOtherInputs(o, tcp, writer.entries, reporter, (r) => writer.reject(r), allowed ?? admitAll)));
-    if (o.metricsPort !== undefined) metrics = await startMetrics(o.host, o.metricsPort, { stats, sink: writer.sink, forwarder: writer.forwarder, openConnections: () => connections.size });
+    if (o.metricsPort !== undefined) metrics = await startMetrics(o.host, o.metricsPort, { stats, sink: writer.sink, forwarder: writer.forwarder, openConnections: () => connections.size, rejectsDropped: () => writer.rejectsDropped });
   } catch (err) {
     await others?.stop(0);
     server.close();

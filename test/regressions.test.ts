@@ -21,6 +21,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Writer } from '../src/writer';
 import { resolveOptions } from '../src/options';
+import { makeRegistry, newServerStats } from '../src/metrics';
 
 const u32 = (n: number) => {
   const b = Buffer.alloc(4);
@@ -156,6 +157,9 @@ test('a flood of refused frames faster than the rejects file is written is bound
     const dropped = writer.rejectsDropped;
     assert.ok(dropped > 0, 'nothing was dropped: the rejects file held the whole flood in memory');
     assert.ok(warnings.some((w) => w.startsWith('rejects-dropped:')), `no warning said so: ${warnings.join('\n')}`);
+    // And /metrics says so, as the server wires it (src/server.ts, src/cluster/primary.ts).
+    const registry = makeRegistry({ stats: newServerStats(), sink: writer.sink, openConnections: () => 0, rejectsDropped: () => writer.rejectsDropped });
+    assert.match(await registry.metrics(), new RegExp(`^log_server_rejects_dropped_total ${dropped}$`, 'm'));
     await writer.close();
     const kept = (await readFile(o.rejects!, 'utf8')).split('\n').filter(Boolean);
     assert.equal(kept.length + dropped, N, 'every refused frame is either kept or counted as dropped');

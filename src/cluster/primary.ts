@@ -157,7 +157,7 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
     // datagrams and requests are checked against --allow too.
     ({ address, others } = await listenWithOtherInputs(server, o, (tcp) => startOtherInputs(o, tcp, sink, reporter, (r) => writer.reject(r), allowed ?? admitAll)));
     if (o.metricsPort !== undefined) {
-      metrics = await startMetrics(o.host, o.metricsPort, { stats: serverStats, sink: writer.sink, forwarder: writer.forwarder, openConnections: () => openConnections, unhealthy });
+      metrics = await startMetrics(o.host, o.metricsPort, { stats: serverStats, sink: writer.sink, forwarder: writer.forwarder, openConnections: () => openConnections, rejectsDropped: () => writer.rejectsDropped, unhealthy });
     }
   } catch (err) {
     await others?.stop(0);
