@@ -5,9 +5,11 @@
 //
 // Differences from transcode.ts, each only ever a decline where the JS one would go on:
 // - a str that is not valid UTF-8, or an int of more than 8 bytes (LONG1), declines;
-// - the scratch text of one record is bounded by `maxScratch` exactly (the JS one checks when it grows).
+// - the scratch text of one record is bounded by `maxScratch` exactly (the JS one checks when it grows);
+// - a record of more than MAX_VALUES values declines.
 //
 // Every read is bounds-checked against the frame, every table is bounded; nothing here recurses.
+// scripts/fuzz-native.sh runs it under AddressSanitizer and UndefinedBehaviorSanitizer.
 #include <node_api.h>
 
 #include <algorithm>
