@@ -2,7 +2,6 @@
  * Starting and stopping: single-process (one process reads, decodes, formats and writes) or multithreaded
  * (see cluster/primary.ts). `serveForever` is the blocking form of the original `serve_forever`.
  */
-import { nativeMissing } from './pickle/native';
 import cluster from 'node:cluster';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +9,7 @@ import { resolveOptions, ServerError, type ServerOptions } from './options';
 import { streamReporter, type Reporter } from './report';
 import { ConnectionSet } from './input/tcp';
 import { makeLineMaker } from './record';
+import { nativeMissing } from './pickle/native';
 import { Writer, stopOnce, summaryLine, type ServerSummary } from './writer';
 import { formatAddress, stopAccepting } from './listen';
 import { startMultithreaded } from './cluster/primary';
@@ -104,7 +104,7 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
 /** The start lines, the same in both modes: where it listens and writes, the open-to-all warning, metrics, UDP/HTTP. */
 export function announceStart(reporter: Reporter, o: ServerOptions, address: AddressInfo, writing: string, mode: string, metrics: MetricsEndpoint | null, inputs: OtherInputs): void {
   reporter.info(`listening on ${formatAddress(address)}, writing ${writing}, ${mode}`);
-  if (nativeMissing !== null) reporter.info(`decoding with the TypeScript transcoder, about 3x slower: the C++ one is not used because ${nativeMissing}; \`npm rebuild\` builds it (needs g++ and make)`);
+  if (nativeMissing !== null) reporter.info(`decoding with the TypeScript transcoder, about 3x slower: the C++ one is not used because ${nativeMissing}; \`npm run install\` builds it (needs g++ and make)`);
   const warning = openToAllWarning(o.host, address.port, o.allow);
   if (warning !== null) reporter.info(warning);
   if (metrics !== null) reporter.info(metrics.line);
