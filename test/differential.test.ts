@@ -14,6 +14,7 @@ import { formatEntry } from '../src/entry';
 import { makeHumanTime } from '../src/time';
 import { RefusedRecord } from '../src/pickle/values';
 import { LineBuffer } from '../src/line-buffer';
+import { float, str } from './pickle-ops';
 
 import { decoderCases as cases, refusedCases as refused } from './fixtures';
 const human = makeHumanTime(true);
@@ -137,13 +138,6 @@ test('all three decoders agree on fuzzed frames', () => {
 
 /** A protocol-2 record whose extras f0, f1, … are the given floats (BINFLOAT), as pickle would write them. */
 function floatRecord(floats: number[]): Buffer {
-  const str = (s: string) => Buffer.concat([Buffer.from([0x58]), Buffer.from(Uint32Array.of(s.length).buffer), Buffer.from(s, 'latin1')]);
-  const float = (x: number) => {
-    const b = Buffer.alloc(9);
-    b[0] = 0x47;
-    b.writeDoubleBE(x, 1);
-    return b;
-  };
   const parts = [Buffer.from([0x80, 0x02, 0x7d, 0x28]), str('created'), float(1764085440.125)];
   floats.forEach((x, i) => parts.push(str(`f${i}`), float(x)));
   parts.push(Buffer.from([0x75, 0x2e]));

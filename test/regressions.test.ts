@@ -22,19 +22,8 @@ import { runInNewContext } from 'node:vm';
 import { Writer } from '../src/writer';
 import { resolveOptions } from '../src/options';
 import { makeRegistry, newServerStats } from '../src/metrics';
+import { float, str, u32 } from './pickle-ops';
 
-const u32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-};
-const str = (s: string) => Buffer.concat([Buffer.from('X'), u32(Buffer.byteLength(s)), Buffer.from(s)]);
-const float = (x: number) => {
-  const b = Buffer.alloc(9);
-  b[0] = 0x47;
-  b.writeDoubleBE(x, 1);
-  return b;
-};
 const make = makeLineMaker({ utc: true, maxEntry: 16 * 1024 * 1024 });
 
 function lineOrRefusal(payload: Buffer): string {

@@ -26,7 +26,7 @@ export function build(rev: string): string {
   return hash;
 }
 
-
+/** The compiled files of a build made by build(). */
 export function buildDist(hash: string): string {
   return join(ROOT, 'bench', 'builds', hash, 'dist');
 }
