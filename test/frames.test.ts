@@ -92,3 +92,22 @@ test('a frame arriving one byte per read costs about its size, not a buffer obje
   assert.equal(frame[received - 1], 0x41);
   assert.equal(frame[received], 0x42);
 });
+
+test('no chunk is referenced after push() returns: the caller may read the next one into the same buffer', () => {
+  // Reads into one reused buffer, as the server does; every frame must come out as sent, whatever the split.
+  const big = Buffer.alloc(20_000);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
+  const sent = [...payloads, big, Buffer.from('after')];
+  const bytes = Buffer.concat(sent.map(frame));
+  for (const size of [1, 3, 4, 5, 700, 4096, 5000, 9000, 65536]) {
+    const reader = new FrameReader(1 << 20);
+    const reused = Buffer.alloc(size);
+    const out: Buffer[] = [];
+    for (let pos = 0; pos < bytes.length; pos += size) {
+      const n = bytes.copy(reused, 0, pos, pos + size);
+      reader.push(reused.subarray(0, n), (p) => out.push(Buffer.from(p)));
+      reused.fill(0xee);
+    }
+    assert.deepEqual(out, sent, `reads of ${size} bytes`);
+  }
+});

@@ -2,9 +2,10 @@
  * The frame reader: SocketHandler's framing is a 4-byte big-endian length, then that many bytes of pickle.
  *
  * A small state machine over the chunks a socket delivers. Frames inside one chunk are handed on as views of
- * it (no copy); a frame split across chunks is joined once, when its last byte has arrived. The length limit is
- * checked as soon as the prefix is read, and memory is only ever spent on bytes actually received: a prefix
- * that announces 4 GiB followed by 10 bytes costs 10 bytes.
+ * it (no copy); the bytes of a frame split across chunks are copied as they arrive into one buffer per
+ * connection, so a chunk is never referenced after push() returns and the caller may read the next one into
+ * the same memory. The length limit is checked as soon as the prefix is read, and memory is only ever spent on
+ * bytes actually received: a prefix that announces 4 GiB followed by 10 bytes costs 10 bytes (in a 1 KiB buffer).
  */
 
 export class FrameTooLarge extends Error {
@@ -15,19 +16,23 @@ export class FrameTooLarge extends Error {
   }
 }
 
-/** Small reads of an incomplete frame are gathered into buffers of this size, not kept one object per read. */
-const GATHER = 16 * 1024;
+/** The smallest buffer for a split frame. */
+const FIRST = 1024;
+/** By default a reader keeps its buffer for the next split frame up to this size; a larger one is given back. */
+const KEEP = 16 * 1024;
 
 export class FrameReader {
-  /** The incomplete frame's bytes: large reads as they came, small ones gathered (the last in `gather`). */
-  private chunks: Buffer[] = [];
-  private gather: Buffer | null = null;
-  private gathered = 0;
+  /** The incomplete frame's bytes received so far, [0, buffered): its prefix, then (once read) its payload. */
+  private held: Buffer | null = null;
   private buffered = 0;
   /** Payload length of the frame being read, or -1 while its prefix is incomplete. */
   private expected = -1;
 
-  constructor(private readonly maxFrame: number) {}
+  /** `keepAtMost`: the largest buffer kept between frames (many readers, one per connection, should keep little). */
+  constructor(
+    private readonly maxFrame: number,
+    private readonly keepAtMost = KEEP,
+  ) {}
 
   /** Bytes held for an incomplete frame (prefix or payload). */
   get pendingBytes(): number {
@@ -41,11 +46,14 @@ export class FrameReader {
 
   /** The incomplete frame's announced payload length (-1 if its prefix is incomplete) and the bytes received. */
   partial(): { length: number; bytes: Buffer } {
-    const bytes = Buffer.concat(this.held());
-    return { length: this.expected, bytes: this.expected >= 0 ? bytes : Buffer.alloc(0) };
+    const bytes = this.expected >= 0 && this.held !== null ? Buffer.from(this.held.subarray(0, this.buffered)) : Buffer.alloc(0);
+    return { length: this.expected, bytes };
   }
 
-  /** Feeds one chunk; calls `onFrame` for every complete payload, in order. Throws FrameTooLarge. */
+  /**
+   * Feeds one chunk; calls `onFrame` for every complete payload, in order. A payload is valid during that call
+   * only (it may be a view of `chunk` or of the reader's own buffer). Throws FrameTooLarge.
+   */
   push(chunk: Buffer, onFrame: (payload: Buffer) => void): void {
     let data = chunk;
     if (this.buffered > 0 || this.expected >= 0) {
@@ -53,26 +61,24 @@ export class FrameReader {
       if (this.expected < 0) {
         const missing = 4 - this.buffered;
         if (chunk.length < missing) return this.keep(chunk);
-        const prefix = this.held();
-        prefix.push(chunk.subarray(0, missing));
-        this.expected = this.lengthOf(Buffer.concat(prefix, 4));
-        this.forget();
-        data = chunk.subarray(missing);
-        if (this.expected > data.length) return this.keep(data);
-        onFrame(data.subarray(0, this.expected));
-        data = data.subarray(this.expected);
-        this.expected = -1;
-      } else {
-        const missing = this.expected - this.buffered;
-        if (chunk.length < missing) return this.keep(chunk);
-        const parts = this.held();
-        parts.push(chunk.subarray(0, missing));
-        const payload = Buffer.concat(parts, this.expected);
-        this.forget();
-        this.expected = -1;
-        onFrame(payload);
+        this.keep(chunk.subarray(0, missing));
+        this.buffered = 0;
+        this.expected = this.lengthOf(this.held!, 0);
         data = chunk.subarray(missing);
       }
+      const missing = this.expected - this.buffered;
+      if (data.length < missing) return this.keep(data);
+      let payload: Buffer;
+      if (this.buffered === 0) payload = data.subarray(0, missing);
+      else {
+        this.keep(data.subarray(0, missing));
+        payload = this.held!.subarray(0, this.expected);
+      }
+      this.expected = -1;
+      this.buffered = 0;
+      data = data.subarray(missing);
+      onFrame(payload);
+      if (this.held !== null && this.held.length > this.keepAtMost) this.held = null;
     }
     // Whole frames inside this chunk.
     let pos = 0;
@@ -89,11 +95,12 @@ export class FrameReader {
     if (pos < end) this.keep(data.subarray(pos));
   }
 
-  private lengthOf(b: Buffer, at = 0): number {
+  private lengthOf(b: Buffer, at: number): number {
     const length = b.readUInt32BE(at);
     if (length > this.maxFrame) {
       // Framing is lost: the reader holds nothing more (the connection is closed by the caller).
-      this.forget();
+      this.held = null;
+      this.buffered = 0;
       this.expected = -1;
       throw new FrameTooLarge(length, this.maxFrame);
     }
@@ -101,44 +108,20 @@ export class FrameReader {
   }
 
   /**
-   * Holds the tail of a chunk. A small one is copied into the gathering buffer, so that neither a socket's
-   * large read buffer is pinned nor a client sending a byte at a time costs a buffer object per byte.
+   * Copies part of the incomplete frame in. The buffer doubles as bytes arrive, up to the announced length, so a
+   * client sending a byte at a time costs about the bytes it sent, and a lying prefix costs nothing.
    */
   private keep(part: Buffer): void {
     if (part.length === 0) return;
-    this.buffered += part.length;
-    if (part.length >= 4096) {
-      this.closeGather();
-      this.chunks.push(part);
-      return;
+    const need = this.buffered + part.length;
+    if (this.held === null || this.held.length < need) {
+      let size = Math.max(need, 2 * (this.held?.length ?? FIRST / 2));
+      if (this.expected >= 0) size = Math.min(size, Math.max(need, this.expected));
+      const grown = Buffer.allocUnsafe(size);
+      if (this.held !== null) this.held.copy(grown, 0, 0, this.buffered);
+      this.held = grown;
     }
-    if (this.gather === null || this.gather.length - this.gathered < part.length) {
-      this.closeGather();
-      // Small at first (many connections may each hold a few bytes), growing with what this frame holds.
-      this.gather = Buffer.allocUnsafe(Math.max(part.length, Math.min(GATHER, Math.max(1024, 2 * this.buffered))));
-    }
-    this.gathered += part.copy(this.gather, this.gathered);
-  }
-
-  /** Ends the gathering buffer: it joins the chunks (copied to its size when mostly empty). */
-  private closeGather(): void {
-    if (this.gather === null) return;
-    const used = this.gather.subarray(0, this.gathered);
-    this.chunks.push(this.gathered < GATHER / 2 ? Buffer.from(used) : used);
-    this.gather = null;
-    this.gathered = 0;
-  }
-
-  /** Every byte held, in order. */
-  private held(): Buffer[] {
-    this.closeGather();
-    return this.chunks;
-  }
-
-  private forget(): void {
-    this.chunks = [];
-    this.gather = null;
-    this.gathered = 0;
-    this.buffered = 0;
+    part.copy(this.held, this.buffered);
+    this.buffered = need;
   }
 }
