@@ -10,6 +10,7 @@ import { streamReporter, type Reporter } from './report';
 import { ConnectionSet } from './input/tcp';
 import { makeLineMaker } from './record';
 import { nativeMissing } from './pickle/native';
+import { readIntoMissing } from './input/read-into';
 import { Writer, stopOnce, summaryLine, type ServerSummary } from './writer';
 import { formatAddress, stopAccepting } from './listen';
 import { startMultithreaded } from './cluster/primary';
@@ -105,6 +106,7 @@ async function startSingleProcess(o: ServerOptions, reporter: Reporter): Promise
 export function announceStart(reporter: Reporter, o: ServerOptions, address: AddressInfo, writing: string, mode: string, metrics: MetricsEndpoint | null, inputs: OtherInputs): void {
   reporter.info(`listening on ${formatAddress(address)}, writing ${writing}, ${mode}`);
   if (nativeMissing !== null) reporter.info(`decoding with the TypeScript transcoder, about 3x slower: the C++ one is not used because ${nativeMissing}; \`npm run install\` builds it (needs g++ and make)`);
+  if (readIntoMissing !== null) reporter.info(`reading sockets into a new buffer per read (more memory and CPU at full speed), not one reused buffer: ${readIntoMissing}`);
   const warning = openToAllWarning(o.host, address.port, o.allow);
   if (warning !== null) reporter.info(warning);
   if (metrics !== null) reporter.info(metrics.line);

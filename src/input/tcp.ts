@@ -9,6 +9,7 @@
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FrameReader, FrameTooLarge } from './frames';
+import { readInto } from './read-into';
 import { LineBuffer } from '../line-buffer';
 import { RefusedRecord } from '../pickle/values';
 import type { LineMaker } from '../record';
@@ -35,6 +36,9 @@ export interface RejectedFrame {
   frame?: string;
 }
 
+/** Bytes a socket read takes at most: what libuv asks for by default. */
+const READ_BUFFER = 64 * 1024;
+
 export const newInputStats = (): InputStats => ({ received: 0, refused: 0, refusedBy: {}, connectionsTotal: 0, bytesIn: 0 });
 
 /** What the connections of one process share. */
@@ -45,6 +49,8 @@ export class ConnectionSet {
   private readonly paused = new Set<Socket>();
   /** Lines of the chunk being read; shared, since chunks are handled one at a time. */
   private readonly lines = new LineBuffer();
+  /** What every connection reads into, one chunk at a time (see read-into.ts). */
+  private readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER);
 
   constructor(
     private readonly makeLine: LineMaker,
@@ -80,7 +86,7 @@ export class ConnectionSet {
         this.refuse(err.code, client, err.message, payload);
       }
     };
-    socket.on('data', (chunk: Buffer) => {
+    const onChunk = (chunk: Buffer) => {
       state.lastData = Date.now();
       stats.bytesIn += chunk.length;
       batchCount = 0;
@@ -95,7 +101,8 @@ export class ConnectionSet {
         socket.pause();
         this.paused.add(socket);
       }
-    });
+    };
+    if (!readInto(socket, this.readBuffer, onChunk)) socket.on('data', onChunk);
     socket.on('error', () => {
       // ECONNRESET and the like: the client went away; 'close' follows.
     });
