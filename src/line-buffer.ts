@@ -1,28 +1,28 @@
 /**
- * Finished lines as bytes, appended into large slabs and handed on without copying: `take()` returns the bytes
- * written since the last take as a view of the slab, and later lines go after them. A new slab is started when
- * one is full; an old slab lives until the last view of it has been written out.
+ * Finished lines as bytes, written into one reused slab: `take()` returns the bytes written since the last take
+ * as a view of the slab, valid until the next write (the sinks copy what they keep, see sink/sink.ts); the
+ * writes after a take start again at the beginning of the slab. Nothing is allocated per line or per take, so
+ * a busy input makes no garbage here. Lines that outgrow the slab get a larger one for a while: it is used
+ * until the next take, then the standard slab is used again.
  */
 const SLAB = 1024 * 1024;
 
 export class LineBuffer {
-  private slab = Buffer.allocUnsafe(SLAB);
-  private from = 0;
+  /** The slab used between takes: allocated once. */
+  private readonly standard = Buffer.allocUnsafe(SLAB);
+  private slab = this.standard;
   private pos = 0;
 
   /** Bytes written since the last take(). */
   get length(): number {
-    return this.pos - this.from;
+    return this.pos;
   }
 
   private room(n: number): void {
     if (this.pos + n <= this.slab.length) return;
-    const pending = this.slab.subarray(this.from, this.pos);
-    const next = Buffer.allocUnsafe(Math.max(SLAB, (pending.length + n) * 2));
-    pending.copy(next, 0);
+    const next = Buffer.allocUnsafe(Math.max(SLAB, (this.pos + n) * 2));
+    this.slab.copy(next, 0, 0, this.pos);
     this.slab = next;
-    this.pos = pending.length;
-    this.from = 0;
   }
 
   bytes(src: Uint8Array): void {
@@ -99,17 +99,14 @@ export class LineBuffer {
 
   /** Forgets what was written since the last take() back to `length` bytes. */
   truncate(length: number): void {
-    this.pos = this.from + length;
+    this.pos = length;
   }
 
-  /** The bytes written since the last take(). */
+  /** The bytes written since the last take(): valid until the next write into this buffer. */
   take(): Buffer {
-    const out = this.slab.subarray(this.from, this.pos);
-    this.from = this.pos;
-    if (this.slab.length - this.pos < 64 * 1024) {
-      this.slab = Buffer.allocUnsafe(SLAB);
-      this.from = this.pos = 0;
-    }
+    const out = this.slab.subarray(0, this.pos);
+    this.slab = this.standard;
+    this.pos = 0;
     return out;
   }
 }

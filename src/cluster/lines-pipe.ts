@@ -1,24 +1,44 @@
 /**
- * A worker's sink: batches finished entries and sends them to the primary, many per IPC message.
+ * The lines pipe: how a worker's finished lines reach the primary. Every worker has an extra stdio pipe (fd 4)
+ * beside the IPC channel; the channel carries the control messages (messages.ts), the pipe only lines, as
+ * frames: a 4-byte big-endian length of the rest, a 4-byte big-endian count of lines, then the lines.
  *
- * Lines made within LINGER_MS go out together (or sooner, past BATCH_BYTES). The sink reports
- * itself full while too many messages are still on their way, or while the primary asked workers to pause
- * because its file writer is behind.
+ * Both ends reuse their memory: the worker copies lines into batch buffers that go round once their write has
+ * completed, and the primary reads the pipe into one reused buffer (input/read-into.ts) and hands each batch
+ * to the file writer, which copies it. IPC messages would serialize every batch into a new buffer on one side
+ * and gather the reads into another on the other; at full speed that garbage was most of a process's memory.
+ *
+ * Lines made within LINGER_MS go out together (or sooner, past BATCH_BYTES). The worker's sink reports itself
+ * full while too many batches are still on their way, or while the primary asked workers to pause because its
+ * file writer is behind.
  */
 import { EventEmitter } from 'node:events';
+import { Socket } from 'node:net';
 import type { EntrySink } from '../sink/sink';
-import type { ToPrimary } from './messages';
+import { FrameReader } from '../input/frames';
+import { readInto } from '../input/read-into';
 
+/** The pipe's file descriptor in the worker, and the workers' stdio: the parent's 0-2, IPC, the lines pipe. */
+export const LINES_FD = 4;
+export const WORKER_STDIO = ['inherit', 'inherit', 'inherit', 'ipc', 'pipe'] as const;
+
+/** Length and count, before the lines. */
+const HEADER = 8;
+/** A batch goes out once it holds this much; its buffer has room for twice that. */
 const BATCH_BYTES = 256 * 1024;
+const BATCH_BUFFER = HEADER + 2 * BATCH_BYTES;
 /**
  * How long the first lines of a batch wait for more. Python clients send one record per packet, so batching by
- * turn of the event loop alone would send one IPC message per record; 2 ms gathers them at little latency.
+ * turn of the event loop alone would send one batch per record; 2 ms gathers them at little latency.
  */
 const LINGER_MS = 2;
 const MAX_UNSENT = 8;
 
-export class IpcSink extends EventEmitter implements EntrySink {
-  private parts: Buffer[] = [];
+/** The worker's end: an EntrySink that sends batches of lines down the pipe. */
+export class LinesPipeSink extends EventEmitter implements EntrySink {
+  /** The batch being filled (header first), or null; buffers whose writes have completed wait in `free`. */
+  private batch: Buffer | null = null;
+  private readonly free: Buffer[] = [];
   private count = 0;
   private bytes = 0;
   private scheduled = false;
@@ -27,12 +47,17 @@ export class IpcSink extends EventEmitter implements EntrySink {
   private full = false;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(private readonly send: (msg: ToPrimary, done: () => void) => void) {
+  /** `pipe` is where batches are written (in a worker: openLinesPipe()). */
+  constructor(private readonly pipe: Pick<Socket, 'write' | 'end'>) {
     super();
   }
 
   write(lines: Buffer, count: number): boolean {
-    this.parts.push(lines);
+    if (this.batch !== null && HEADER + this.bytes + lines.length > this.batch.length) this.flush();
+    if (this.batch === null) {
+      this.batch = HEADER + lines.length > BATCH_BUFFER ? Buffer.allocUnsafe(HEADER + lines.length) : (this.free.pop() ?? Buffer.allocUnsafe(BATCH_BUFFER));
+    }
+    lines.copy(this.batch, HEADER + this.bytes);
     this.count += count;
     this.bytes += lines.length;
     if (this.bytes >= BATCH_BYTES) this.flush();
@@ -54,23 +79,34 @@ export class IpcSink extends EventEmitter implements EntrySink {
   flush(): void {
     this.scheduled = false;
     if (this.count === 0) return;
-    const msg: ToPrimary = { t: 'lines', lines: this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.bytes), count: this.count };
-    this.parts = [];
+    const batch = this.batch!;
+    batch.writeUInt32BE(4 + this.bytes, 0);
+    batch.writeUInt32BE(this.count, 4);
+    const frame = batch.subarray(0, HEADER + this.bytes);
+    this.batch = null;
     this.count = 0;
     this.bytes = 0;
     this.unsent++;
-    this.send(msg, () => {
+    this.pipe.write(frame, () => {
+      // Written (or failed: the primary is gone, and the worker exits on the IPC channel's 'disconnect').
+      if (batch.length === BATCH_BUFFER) this.free.push(batch);
       this.unsent--;
       this.maybeDrain();
       if (this.unsent === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     });
   }
 
-  /** Flushes and resolves once every message has been handed to the IPC channel. */
+  /** Flushes and resolves once every batch has been written to the pipe. */
   idle(): Promise<void> {
     this.flush();
     if (this.unsent === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Flushes, waits for the writes, and closes the pipe: the primary reads to its end. */
+  async end(): Promise<void> {
+    await this.idle();
+    await new Promise<void>((resolve) => this.pipe.end(resolve));
   }
 
   private blocked(): boolean {
@@ -83,4 +119,33 @@ export class IpcSink extends EventEmitter implements EntrySink {
       this.emit('drain');
     }
   }
+}
+
+/** In a worker: the lines pipe its primary opened. */
+export function openLinesPipe(): Socket {
+  const pipe = new Socket({ fd: LINES_FD, readable: false, writable: true });
+  // EPIPE when the primary is gone: the worker then exits on the IPC channel's 'disconnect'.
+  pipe.on('error', () => {});
+  return pipe;
+}
+
+/** The primary reads every worker's batches into this, one read at a time (made at the first pipe). */
+let readBuffer: Buffer | null = null;
+
+/**
+ * The primary's end: reads one worker's pipe and calls `onLines` for every batch, in order (the lines are valid
+ * during the call only). Resolves when the pipe has ended (the worker closed it or exited): every batch it
+ * wrote has been handed on by then.
+ */
+export function readLinesPipe(pipe: Socket, onLines: (lines: Buffer, count: number) => void): Promise<void> {
+  // A worker is trusted: its batches are not limited in size (a batch is at least one line of up to --max-entry).
+  const frames = new FrameReader(0xffffffff, BATCH_BUFFER);
+  const onFrame = (frame: Buffer) => onLines(frame.subarray(4), frame.readUInt32BE(0));
+  const onChunk = (chunk: Buffer) => frames.push(chunk, onFrame);
+  readBuffer ??= Buffer.allocUnsafe(256 * 1024);
+  if (!readInto(pipe, readBuffer, onChunk)) pipe.on('data', onChunk);
+  pipe.on('error', () => {
+    // The worker died mid-write; 'close' follows.
+  });
+  return new Promise((resolve) => pipe.once('close', () => resolve()));
 }

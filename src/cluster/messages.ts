@@ -13,10 +13,9 @@ export interface WorkerConfig {
 /** Primary → worker. A 'conn' message carries the accepted socket as its handle. */
 export type ToWorker = { t: 'conn' } | { t: 'pause' } | { t: 'resume' } | { t: 'stop'; drainTimeout: number };
 
-/** Worker → primary. 'lines' is a batch of finished entries, in the order they were made. */
+/** Worker → primary. (Finished lines go down the lines pipe, lines-pipe.ts, not the IPC channel.) */
 export type ToPrimary =
   | { t: 'ready' }
-  | { t: 'lines'; lines: Uint8Array; count: number }
   | { t: 'conn-closed' }
   | { t: 'reject'; frame: RejectedFrame }
   | { t: 'stop-request'; signal: string }

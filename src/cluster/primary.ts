@@ -1,8 +1,8 @@
 /**
  * Multithreaded mode, the primary: it binds the port, forks the workers (node:cluster, running worker.ts, never
  * the user's script), hands each accepted connection to the worker with the fewest, and is the only process
- * that writes the target. Workers send finished lines in batches; when the file writer falls behind, the
- * primary asks every worker to pause its sockets until it catches up.
+ * that writes the target. Workers send finished lines in batches down their lines pipes (lines-pipe.ts); when the
+ * file writer falls behind, the primary asks every worker to pause its sockets until it catches up.
  *
  * A worker that dies is reported and replaced; the lines it had already sent are written. On stop the primary
  * stops accepting, tells every worker to drain, waits for their last batches, then closes the file.
@@ -18,6 +18,7 @@ import { addStats, stopOnce, summaryLine, Writer, type ServerSummary } from '../
 import { stopAccepting } from '../listen';
 import { announceStart, refuseConnection, type RunningServer } from '../server';
 import type { ToPrimary, ToWorker, WorkerConfig } from './messages';
+import { LINES_FD, readLinesPipe, WORKER_STDIO } from './lines-pipe';
 import { ServerError } from '../options';
 import { admitAll } from '../input/admit';
 import { listenWithOtherInputs, registerInputStats, startOtherInputs, summaryCounts, type OtherInputs } from '../input/inputs';
@@ -49,12 +50,14 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
 
   const config: WorkerConfig = { utc: o.utc, maxFrame: o.maxFrame, maxEntry: o.maxEntry };
   const self = __filename;
-  cluster.setupPrimary({ exec: join(__dirname, 'worker' + extname(self)), serialization: 'advanced', args: [] });
+  cluster.setupPrimary({ exec: join(__dirname, 'worker' + extname(self)), serialization: 'advanced', args: [], stdio: [...WORKER_STDIO] });
   const states = new Map<Worker, WorkerState>();
   const serverStats = newServerStats();
   /** For the stop summary, each worker's TCP counters: its final ones once it stopped (whenever that message is
    * read), else the last it reported (a worker killed with kill -9 sends no final ones). */
   const workerCounts = new Map<number, { tcp: InputStats; final: boolean }>();
+  /** Resolve once each worker's lines pipe has been read to its end (the worker closed it, or exited). */
+  const linesPipes: Promise<void>[] = [];
   let stopping = false;
   let paused = false;
   let openConnections = 0;
@@ -70,16 +73,17 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
   const fork = (): Promise<void> =>
     new Promise((resolveReady) => {
       const worker = cluster.fork({ LOGSERVER_WORKER: '1', LOGSERVER_WORKER_CONFIG: JSON.stringify(config) });
+      const linesRead = readLinesPipe(worker.process.stdio[LINES_FD] as net.Socket, (lines, count) => {
+        if (!sink.write(lines, count) && !paused) {
+          paused = true;
+          broadcast({ t: 'pause' });
+        }
+      });
+      linesPipes.push(linesRead);
       const state: WorkerState = { worker, connections: 0, ready: false };
       states.set(worker, state);
       worker.on('message', (msg: ToPrimary) => {
         switch (msg.t) {
-          case 'lines':
-            if (!sink.write(Buffer.from(msg.lines.buffer, msg.lines.byteOffset, msg.lines.byteLength), msg.count) && !paused) {
-              paused = true;
-              broadcast({ t: 'pause' });
-            }
-            break;
           case 'ready':
             state.ready = true;
             if (paused) worker.send({ t: 'pause' } satisfies ToWorker);
@@ -201,6 +205,8 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
           }),
       ),
     );
+    // Every worker's lines pipe, those of workers that died before too, read to its end: all their lines are queued.
+    await Promise.all(linesPipes);
     await othersStopped;
     const written = await writer.close(o.drainTimeout);
     await metrics?.close();

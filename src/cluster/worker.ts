@@ -1,6 +1,7 @@
 /**
  * A worker of multithreaded mode: the primary hands it accepted sockets; it reads their frames, decodes and
- * formats the records and sends the finished lines back in batches. It never touches the target file.
+ * formats the records and sends the finished lines back in batches, down its lines pipe. It never touches the
+ * target file.
  *
  * A signal to a worker (pm2 signals every process of the tree at once) does not stop it by itself: it asks the
  * primary to stop, and the primary tells every worker when to drain.
@@ -9,7 +10,7 @@ import type { Socket } from 'node:net';
 import { ConnectionSet } from '../input/tcp';
 import { makeLineMaker } from '../record';
 import { streamReporter } from '../report';
-import { IpcSink } from './ipc-sink';
+import { LinesPipeSink, openLinesPipe } from './lines-pipe';
 import { STATS_INTERVAL_MS, type ToPrimary, type ToWorker, type WorkerConfig } from './messages';
 
 const send = (msg: ToPrimary, done?: () => void) => process.send?.(msg, undefined, undefined, () => done?.());
@@ -17,7 +18,7 @@ const send = (msg: ToPrimary, done?: () => void) => process.send?.(msg, undefine
 function main(): void {
   const config = JSON.parse(process.env.LOGSERVER_WORKER_CONFIG ?? '{}') as WorkerConfig;
   const reporter = streamReporter(undefined, `log-server[worker ${process.pid}]`);
-  const sink = new IpcSink(send);
+  const sink = new LinesPipeSink(openLinesPipe());
   const connections = new ConnectionSet(makeLineMaker(config), sink, config.maxFrame, reporter, (frame) => send({ t: 'reject', frame }));
   let stopping = false;
   // The counters go to the primary (which serves /metrics) when they changed, at most every STATS_INTERVAL_MS.
@@ -50,7 +51,8 @@ function main(): void {
         stopping = true;
         void (async () => {
           await connections.drain(msg.drainTimeout);
-          await sink.idle();
+          // The pipe is closed once its last batch is written: the primary reads it to the end.
+          await sink.end();
           send({ t: 'stopped', stats: connections.stats }, () => process.disconnect());
         })();
         break;

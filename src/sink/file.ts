@@ -1,7 +1,7 @@
 /**
  * The file writer: the only code that appends to the target file.
  *
- * Entries are queued as buffers and written with writev(2) in large batches, one write in flight at a time,
+ * Entries are copied into reused chunks (sink/chunks.ts), queued, and written with writev(2) in large batches, one write in flight at a time,
  * so lines keep their order and never interleave. `write()` returns false past the high-water mark and 'drain' follows once
  * the queue is below the low-water mark. A failed write (disk full, I/O error) is reported and retried with
  * backoff, keeping every unwritten byte. `reopen()` (for logrotate) switches to a new file at the same path
@@ -16,6 +16,7 @@ import type { EntrySink } from './sink';
 import type { Reporter } from '../report';
 import { ServerError } from '../options';
 import { periodStart, Rotator, type RotationOptions } from './rotate';
+import { Chunks, type Chunk } from './chunks';
 
 export interface FileSinkOptions {
   /** Queued bytes above which write() returns false. */
@@ -31,6 +32,9 @@ export interface FileSinkOptions {
 
 /** After a failed rotation (e.g. the directory is not writable), the next try waits this long. */
 const ROTATE_RETRY_MS = 5000;
+
+/** How long the queue stays empty before the chunks held for a burst are given back. */
+const IDLE_TRIM_MS = 1000;
 
 /** Queue entry count that marks "reopen here" instead of lines. */
 const REOPEN = -1;
@@ -51,9 +55,14 @@ export class FileSink extends EventEmitter implements EntrySink {
   private fd = -1;
   private queue: Buffer[] = [];
   private queueCounts: number[] = [];
+  /** The chunk each queued buffer is a view of (null: a buffer of its own). */
+  private queueChunks: (Chunk | null)[] = [];
+  private readonly chunks = new Chunks();
+  private trimTimer: NodeJS.Timeout | null = null;
   private queuedBytes = 0;
   /** Buffers taken off the queue but not yet written (after a partial or failed write). */
   private current: Buffer[] | null = null;
+  private currentChunks: (Chunk | null)[] = [];
   private currentCount = 0;
   /** Bytes of `current`: held as much as the queue until written. */
   private currentBytes = 0;
@@ -113,12 +122,21 @@ export class FileSink extends EventEmitter implements EntrySink {
   reopen(): void {
     this.queue.push(Buffer.alloc(0));
     this.queueCounts.push(REOPEN);
+    this.queueChunks.push(null);
     this.startSoon();
   }
 
   write(lines: Buffer, count: number): boolean {
-    this.queue.push(lines);
-    this.queueCounts.push(count);
+    const last = this.queue.length > 0 && this.queueCounts[this.queue.length - 1] !== REOPEN ? this.queue[this.queue.length - 1] : null;
+    const { view, chunk, joined } = this.chunks.copy(lines, last);
+    if (joined) {
+      this.queue[this.queue.length - 1] = view;
+      this.queueCounts[this.queue.length - 1] += count;
+    } else {
+      this.queue.push(view);
+      this.queueCounts.push(count);
+      this.queueChunks.push(chunk);
+    }
     this.queuedBytes += lines.length;
     this.startSoon();
     if (this.queuedBytes + this.currentBytes > this.highWaterMark) this.needDrain = true;
@@ -166,10 +184,23 @@ export class FileSink extends EventEmitter implements EntrySink {
     else setImmediate(() => this.writeNext());
   }
 
+  /** Once a whole second has passed with no write, the chunks a burst needed are given back. */
+  private trimWhenIdle(): void {
+    if (this.trimTimer !== null) return;
+    const batches = this.batches;
+    this.trimTimer = setTimeout(() => {
+      this.trimTimer = null;
+      if (this.batches !== batches || this.writing) this.trimWhenIdle();
+      else this.chunks.trim();
+    }, IDLE_TRIM_MS);
+    this.trimTimer.unref();
+  }
+
   private writeNext(): void {
     if (this.current === null) {
       if (this.queue.length === 0) {
         this.writing = false;
+        this.trimWhenIdle();
         for (const resolve of this.idleWaiters.splice(0)) resolve();
         return;
       }
@@ -200,6 +231,7 @@ export class FileSink extends EventEmitter implements EntrySink {
       }
       this.current = this.queue.splice(0, n);
       this.queueCounts.splice(0, n);
+      this.currentChunks = this.queueChunks.splice(0, n);
       this.queuedBytes -= bytes;
       this.currentCount = count;
       this.currentBytes = bytes;
@@ -220,11 +252,15 @@ export class FileSink extends EventEmitter implements EntrySink {
       this.currentBytes -= written;
       this.size += written;
       let i = 0;
-      while (i < bufs.length && written >= bufs[i].length) written -= bufs[i++].length;
+      while (i < bufs.length && written >= bufs[i].length) {
+        written -= bufs[i].length;
+        this.chunks.done(this.currentChunks[i++]);
+      }
       if (i < bufs.length) {
         const rest = bufs.slice(i);
         rest[0] = rest[0].subarray(written);
         this.current = rest;
+        this.currentChunks = this.currentChunks.slice(i);
       } else {
         this.written += this.currentCount;
         this.current = null;
@@ -245,6 +281,8 @@ export class FileSink extends EventEmitter implements EntrySink {
     for (let p = buf.indexOf(0x0a); p !== -1 && p < cut; p = buf.indexOf(0x0a, p + 1)) lines++;
     this.queue.splice(n, 1, buf.subarray(0, cut), buf.subarray(cut));
     this.queueCounts.splice(n, 1, lines, this.queueCounts[n] - lines);
+    this.queueChunks.splice(n, 0, this.queueChunks[n]);
+    this.chunks.share(this.queueChunks[n]);
   }
 
   /** Whether the open file must be rotated before the next line: it is not empty, and that line would not fit,
@@ -295,6 +333,7 @@ export class FileSink extends EventEmitter implements EntrySink {
     this.writing = true;
     this.queue.shift();
     this.queueCounts.shift();
+    this.queueChunks.shift();
     openForAppend(this.path).then(
       (fd) => {
         const old = this.fd;

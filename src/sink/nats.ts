@@ -214,7 +214,9 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
     return `nats stream ${this.o.stream}`;
   }
 
-  write(lines: Buffer, count: number): boolean {
+  write(given: Buffer, count: number): boolean {
+    // Each record is kept until acknowledged: one copy of the call's lines, and each record a view of it.
+    const lines = Buffer.from(given);
     let start = 0;
     for (let n = 0; n < count; n++) {
       const end = lines.indexOf(0x0a, start);

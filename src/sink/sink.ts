@@ -6,9 +6,10 @@ import type { EventEmitter } from 'node:events';
  */
 export interface EntrySink extends EventEmitter {
   /**
-   * Takes `count` entries as UTF-8 bytes (whole lines). The sink keeps the buffer until written: the caller
-   * must not change it. Returns false once the sink holds more than it wants: the caller should pause its
-   * inputs until the sink emits 'drain'. Entries are never dropped either way.
+   * Takes `count` entries as UTF-8 bytes (whole lines). `lines` is valid during the call only (the caller
+   * writes its next lines into the same memory), so a sink copies what it keeps. Returns false once the sink
+   * holds more than it wants: the caller should pause its inputs until the sink emits 'drain'. Entries are never
+   * dropped either way.
    */
   write(lines: Buffer, count: number): boolean;
 }
