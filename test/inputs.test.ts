@@ -7,6 +7,7 @@ import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import { join } from 'node:path';
 import { MODES, PYTHON_DIR, assertBuilt, connect, endSocket, frame, python, readLines, runCli, sleep, stackLines, startCli, tempDir, waitForLines, within, type Exit, type Mode, type ServerHandle } from './helpers';
 import { b64, goodCase, refusedCase } from './fixtures';
@@ -339,11 +340,26 @@ describe('switching inputs off and on', () => {
     }
   });
 
+  /** A bound UDP socket whose port number is free in TCP (a random UDP port can be some connection's TCP port). */
+  async function udpPortWithFreeTcp(): Promise<dgram.Socket> {
+    for (let tries = 0; ; tries++) {
+      const udp = dgram.createSocket('udp4');
+      await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+      const tcp = net.createServer();
+      const free = await new Promise<boolean>((r) => tcp.once('error', () => r(false)).listen(udp.address().port, '127.0.0.1', () => r(true)));
+      if (free) {
+        await new Promise<void>((r) => tcp.close(() => r()));
+        return udp;
+      }
+      udp.close();
+      assert.ok(tries < 20, 'no UDP port free in TCP as well');
+    }
+  }
+
   for (const mode of MODES) {
     test(`${mode.name}: the UDP port already taken: one line, exit 1, the TCP port and the target let go`, async (t) => {
       const dir = await tempDir(t);
-      const taken = dgram.createSocket('udp4');
-      await new Promise<void>((r) => taken.bind(0, '127.0.0.1', () => r()));
+      const taken = await udpPortWithFreeTcp();
       t.after(() => taken.close());
       const port = taken.address().port;
       const args = ['--host', '127.0.0.1', '--port', String(port), '--target', join(dir, 'x.jsonl')];
