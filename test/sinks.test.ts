@@ -3,11 +3,12 @@
  * keep its own copy of what it is given; the copies go round in chunks (file) and batch buffers (lines pipe),
  * which must never be reused while a write still needs them.
  */
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
+import fs from 'node:fs';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import * as net from 'node:net';
-import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises';
+import { readdir, readFile, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileSink } from '../src/sink/file';
@@ -34,6 +35,24 @@ function writeThroughOneBuffer(write: (lines: Buffer, count: number) => void, li
   }
 }
 
+/** The same, pausing for 'drain' whenever the sink says it is full (as the inputs pause their sockets). */
+async function writeWithBackpressure(sink: FileSink, lines: string[], midway: () => Promise<void>): Promise<void> {
+  const reused = Buffer.alloc(2 * 1024 * 1024);
+  let halfway = false;
+  for (let i = 0; i < lines.length; ) {
+    const group = lines.slice(i, i + 1 + (i % 5));
+    const n = reused.write(group.join(''), 0, 'utf8');
+    const more = sink.write(reused.subarray(0, n), group.length);
+    reused.fill(0x23, 0, n);
+    i += group.length;
+    if (!more) await once(sink, 'drain');
+    if (!halfway && i >= lines.length / 2) {
+      halfway = true;
+      await midway();
+    }
+  }
+}
+
 test('the file sink writes what it was given, though the caller reuses its buffer at once', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'log-server-sinks-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
@@ -52,6 +71,39 @@ test('the file sink writes what it was given, though the caller reuses its buffe
     assert.equal(sink.written, lines.length);
     assert.ok(text === lines.join(''), `${rotation ? 'rotated' : 'plain'}: the file differs from the lines written (${text.length} vs ${lines.join('').length} chars)`);
   }
+});
+
+test('the file sink under backpressure, short writes, a failed write and a reopen: every line once, in order, in a few chunks used again', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'log-server-sinks-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'logs.jsonl');
+  const lines = makeLines(3000);
+  const realWritev = fs.writev;
+  const chunkMemory = new Set<ArrayBufferLike>();
+  let calls = 0;
+  mock.method(fs, 'writev', (fd: number, bufs: Buffer[], cb: (err: Error | null, written: number) => void) => {
+    calls++;
+    for (const b of bufs) if (b.buffer.byteLength === 1024 * 1024) chunkMemory.add(b.buffer);
+    // Now and then an I/O error (the sink retries after 100 ms) or a short write (it writes the rest next).
+    if (calls === 7) return setImmediate(() => cb(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }), 0));
+    if (calls % 5 === 0 && bufs[0].length > 1) return realWritev(fd, [bufs[0].subarray(0, bufs[0].length >> 1)], cb);
+    realWritev(fd, bufs, cb);
+  });
+  t.after(() => mock.restoreAll());
+  const sink = new FileSink(path, { reporter: quiet, highWaterMark: 256 * 1024 });
+  await sink.open();
+  await writeWithBackpressure(sink, lines, async () => {
+    // logrotate: the file moved away, then the sink told to reopen its path.
+    await rename(path, `${path}.1`);
+    sink.reopen();
+  });
+  await sink.close();
+  const text = (await readFile(`${path}.1`, 'utf8')) + (await readFile(path, 'utf8'));
+  assert.equal(sink.written, lines.length);
+  assert.ok(text === lines.join(''), `the files differ from the lines written (${text.length} vs ${lines.join('').length} chars)`);
+  assert.ok(calls > 50, `${calls} writes`);
+  // About 20 MB went through 1 MiB chunks; with 256 KiB queued at most, a few chunks going round hold it all.
+  assert.ok(chunkMemory.size <= 6, `${chunkMemory.size} different chunks written from: not used again`);
 });
 
 test('a chunk is used again once its copies are written, and never while one is waiting', () => {
@@ -134,10 +186,14 @@ test('the lines pipe: every batch arrives whole and in order through a real sock
   const [socket] = await accepted;
   const got: string[] = [];
   let count = 0;
-  const ended = readLinesPipe(socket, (l, n) => {
-    got.push(l.toString('utf8'));
-    count += n;
-  });
+  const ended = readLinesPipe(
+    socket,
+    (l, n) => {
+      got.push(l.toString('utf8'));
+      count += n;
+    },
+    () => assert.fail('a batch was cut'),
+  );
   const sink = new LinesPipeSink(client);
   const lines = makeLines(4000);
   writeThroughOneBuffer((b, n) => sink.write(b, n), lines);
@@ -145,6 +201,35 @@ test('the lines pipe: every batch arrives whole and in order through a real sock
   await ended;
   assert.equal(count, lines.length);
   assert.ok(got.join('') === lines.join(''), 'what was read differs from what was sent');
+});
+
+test('the lines pipe: of a batch cut off by the end (a worker killed mid-write), the whole lines that came are handed on, the rest counted', async (t) => {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  const [socket] = await accepted;
+  const got: [string, number][] = [];
+  const cuts: (number | null)[] = [];
+  const ended = readLinesPipe(socket, (l, n) => got.push([l.toString('utf8'), n]), (lost) => cuts.push(lost));
+  const batch = (text: string, count: number) => {
+    const b = Buffer.alloc(8 + Buffer.byteLength(text));
+    b.writeUInt32BE(b.length - 4, 0);
+    b.writeUInt32BE(count, 4);
+    b.write(text, 8);
+    return b;
+  };
+  const whole = batch('{"a":1}\n{"a":2}\n', 2);
+  const cut = batch('{"b":1}\n{"b":2}\n{"b":3}\n{"b":4}\n', 4).subarray(0, 8 + 19);
+  client.end(Buffer.concat([whole, cut]));
+  await ended;
+  assert.deepEqual(got, [
+    ['{"a":1}\n{"a":2}\n', 2],
+    ['{"b":1}\n{"b":2}\n', 2],
+  ]);
+  assert.deepEqual(cuts, [2]);
 });
 
 test('readInto: a socket read into a small reused buffer gets every byte in order, pauses and resumes, and closes', async (t) => {

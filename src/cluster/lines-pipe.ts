@@ -135,9 +135,11 @@ let readBuffer: Buffer | null = null;
 /**
  * The primary's end: reads one worker's pipe and calls `onLines` for every batch, in order (the lines are valid
  * during the call only). Resolves when the pipe has ended (the worker closed it or exited): every batch it
- * wrote has been handed on by then.
+ * wrote has been handed on by then. Of a batch cut off by the end (a worker killed in the middle of writing it),
+ * the whole lines that came are handed on; `onCut` is told how many of its lines are lost (null when not even
+ * its count came).
  */
-export function readLinesPipe(pipe: Socket, onLines: (lines: Buffer, count: number) => void): Promise<void> {
+export function readLinesPipe(pipe: Socket, onLines: (lines: Buffer, count: number) => void, onCut: (lost: number | null) => void): Promise<void> {
   // A worker is trusted: its batches are not limited in size (a batch is at least one line of up to --max-entry).
   const frames = new FrameReader(0xffffffff, BATCH_BUFFER);
   const onFrame = (frame: Buffer) => onLines(frame.subarray(4), frame.readUInt32BE(0));
@@ -147,5 +149,20 @@ export function readLinesPipe(pipe: Socket, onLines: (lines: Buffer, count: numb
   pipe.on('error', () => {
     // The worker died mid-write; 'close' follows.
   });
-  return new Promise((resolve) => pipe.once('close', () => resolve()));
+  return new Promise((resolve) =>
+    pipe.once('close', () => {
+      if (frames.inFrame) {
+        const { bytes } = frames.partial();
+        if (bytes.length < 4) return void (onCut(null), resolve());
+        // Lines are JSON: a newline byte ends one, and is nowhere else.
+        const part = bytes.subarray(4);
+        const whole = part.subarray(0, part.lastIndexOf(0x0a) + 1);
+        let count = 0;
+        for (let i = whole.indexOf(0x0a); i !== -1; i = whole.indexOf(0x0a, i + 1)) count++;
+        if (count > 0) onLines(whole, count);
+        onCut(bytes.readUInt32BE(0) - count);
+      }
+      resolve();
+    }),
+  );
 }

@@ -73,13 +73,19 @@ export async function startMultithreaded(o: ServerOptions, reporter: Reporter): 
   const fork = (): Promise<void> =>
     new Promise((resolveReady) => {
       const worker = cluster.fork({ LOGSERVER_WORKER: '1', LOGSERVER_WORKER_CONFIG: JSON.stringify(config) });
-      const linesRead = readLinesPipe(worker.process.stdio[LINES_FD] as net.Socket, (lines, count) => {
-        if (!sink.write(lines, count) && !paused) {
-          paused = true;
-          broadcast({ t: 'pause' });
-        }
-      });
-      linesPipes.push(linesRead);
+      const pipe = worker.process.stdio?.[LINES_FD] as net.Socket | null | undefined;
+      // (No pipe: the fork itself failed, and 'exit' follows.)
+      if (pipe) {
+        const onLines = (lines: Buffer, count: number) => {
+          if (!sink.write(lines, count) && !paused) {
+            paused = true;
+            broadcast({ t: 'pause' });
+          }
+        };
+        const onCut = (lost: number | null) =>
+          reporter.warn('worker-batch-cut', `worker ${worker.process.pid} ended in the middle of sending a batch of lines: ${lost === null ? 'the batch is lost (not even its size arrived)' : `${lost} of its lines are lost (its whole lines that arrived are written)`}`);
+        linesPipes.push(readLinesPipe(pipe, onLines, onCut));
+      }
       const state: WorkerState = { worker, connections: 0, ready: false };
       states.set(worker, state);
       worker.on('message', (msg: ToPrimary) => {

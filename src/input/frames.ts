@@ -19,7 +19,7 @@ export class FrameTooLarge extends Error {
 /** The smallest buffer for a split frame. */
 const FIRST = 1024;
 /** By default a reader keeps its buffer for the next split frame up to this size; a larger one is given back. */
-const KEEP = 16 * 1024;
+const KEEP = 4 * 1024;
 
 export class FrameReader {
   /** The incomplete frame's bytes received so far, [0, buffered): its prefix, then (once read) its payload. */
