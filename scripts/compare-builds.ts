@@ -2,7 +2,9 @@
  * Before/after: builds log-server at several git revisions and measures them side by side, in one run,
  * alternating round-robin on the same corpus, like bench.ts does for the systems.
  *
- *   node --import tsx scripts/compare-builds.ts [--repeat 3] [--count 200000 | --duration S] [--server-args "..."] REV [REV ...]
+ *   node --import tsx scripts/compare-builds.ts [--repeat 3] [--count 200000 | --duration S] [--server-args="..."] REV [REV ...]
+ *
+ * (--server-args takes its value after "=", as it starts with a dash: --server-args="--multithreaded --workers 2".)
  *
  * It prints, per build, the median rate, the CPU per record of all its processes, and the peak RSS of its
  * largest process (with --duration, a soak: whether memory stays flat at full speed).
