@@ -3,7 +3,7 @@
  * keep its own copy of what it is given; the copies go round in chunks (file) and batch buffers (lines pipe),
  * which must never be reused while a write still needs them.
  */
-import { mock, test } from 'node:test';
+import { mock, test, type TestContext } from 'node:test';
 import fs from 'node:fs';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -23,34 +23,31 @@ function makeLines(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `{"n":${i},"pad":"${'x'.repeat((i * 7919) % (i % 50 === 0 ? 300_000 : 3000))}"}\n`);
 }
 
-/** Writes `lines` in groups of 1-5 through one reused buffer, overwritten after every write, as the inputs do. */
-function writeThroughOneBuffer(write: (lines: Buffer, count: number) => void, lines: string[]): void {
+/**
+ * `lines` in groups of 1-5, each written into one reused buffer that is overwritten once the next group is asked
+ * for: after the sink's write() has returned, as the inputs do.
+ */
+function* throughOneBuffer(lines: string[]): Generator<[Buffer, number]> {
   const reused = Buffer.alloc(2 * 1024 * 1024);
   for (let i = 0; i < lines.length; ) {
     const group = lines.slice(i, i + 1 + (i % 5));
     const n = reused.write(group.join(''), 0, 'utf8');
-    write(reused.subarray(0, n), group.length);
+    yield [reused.subarray(0, n), group.length];
     reused.fill(0x23, 0, n);
     i += group.length;
   }
 }
 
-/** The same, pausing for 'drain' whenever the sink says it is full (as the inputs pause their sockets). */
-async function writeWithBackpressure(sink: FileSink, lines: string[], midway: () => Promise<void>): Promise<void> {
-  const reused = Buffer.alloc(2 * 1024 * 1024);
-  let halfway = false;
-  for (let i = 0; i < lines.length; ) {
-    const group = lines.slice(i, i + 1 + (i % 5));
-    const n = reused.write(group.join(''), 0, 'utf8');
-    const more = sink.write(reused.subarray(0, n), group.length);
-    reused.fill(0x23, 0, n);
-    i += group.length;
-    if (!more) await once(sink, 'drain');
-    if (!halfway && i >= lines.length / 2) {
-      halfway = true;
-      await midway();
-    }
-  }
+/** Two ends of a loopback TCP connection: the client's, and the server's accepted socket. */
+async function connectedPair(t: TestContext): Promise<[net.Socket, net.Socket]> {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  const [socket] = await accepted;
+  return [client, socket];
 }
 
 test('the file sink writes what it was given, though the caller reuses its buffer at once', async (t) => {
@@ -62,7 +59,7 @@ test('the file sink writes what it was given, though the caller reuses its buffe
     const sink = new FileSink(path, { reporter: quiet, highWaterMark: 4 * 1024 * 1024, rotation });
     await sink.open();
     sink.startRotation();
-    writeThroughOneBuffer((b, n) => sink.write(b, n), lines);
+    for (const [b, n] of throughOneBuffer(lines)) sink.write(b, n);
     await sink.close();
     const files = (await readdir(dir)).filter((f) => f.startsWith(rotation ? 'rotated.jsonl' : 'plain.jsonl')).sort().reverse();
     if (rotation) assert.ok(files.length > 3, `rotated into ${files.length} files`);
@@ -92,11 +89,17 @@ test('the file sink under backpressure, short writes, a failed write and a reope
   t.after(() => mock.restoreAll());
   const sink = new FileSink(path, { reporter: quiet, highWaterMark: 256 * 1024 });
   await sink.open();
-  await writeWithBackpressure(sink, lines, async () => {
-    // logrotate: the file moved away, then the sink told to reopen its path.
-    await rename(path, `${path}.1`);
-    sink.reopen();
-  });
+  let written = 0;
+  for (const [b, n] of throughOneBuffer(lines)) {
+    // Paused for 'drain' when the sink is full, as the inputs pause their sockets.
+    if (!sink.write(b, n)) await once(sink, 'drain');
+    written += n;
+    if (written - n < lines.length / 2 && written >= lines.length / 2) {
+      // Halfway, logrotate: the file moved away, then the sink told to reopen its path.
+      await rename(path, `${path}.1`);
+      sink.reopen();
+    }
+  }
   await sink.close();
   const text = (await readFile(`${path}.1`, 'utf8')) + (await readFile(path, 'utf8'));
   assert.equal(sink.written, lines.length);
@@ -156,11 +159,11 @@ test("a worker's batches keep their own copy, and a batch buffer is reused only 
   const pipe = new SlowPipe();
   const sink = new LinesPipeSink(pipe as unknown as net.Socket);
   const lines = makeLines(2000);
-  let written = 0;
-  writeThroughOneBuffer((b, n) => {
+  let writes = 0;
+  for (const [b, n] of throughOneBuffer(lines)) {
     sink.write(b, n);
-    if (++written % 7 === 0) pipe.completeAll();
-  }, lines);
+    if (++writes % 7 === 0) pipe.completeAll();
+  }
   const idle = sink.idle();
   pipe.completeAll();
   await idle;
@@ -177,13 +180,7 @@ test("a worker's batches keep their own copy, and a batch buffer is reused only 
 
 test('the lines pipe: every batch arrives whole and in order through a real socket, read into one reused buffer', async (t) => {
   assert.equal(readIntoMissing, null, 'sockets do not read into a reused buffer on this Node');
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => server.close());
-  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
-  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-  const [socket] = await accepted;
+  const [client, socket] = await connectedPair(t);
   const got: string[] = [];
   let count = 0;
   const ended = readLinesPipe(
@@ -196,7 +193,7 @@ test('the lines pipe: every batch arrives whole and in order through a real sock
   );
   const sink = new LinesPipeSink(client);
   const lines = makeLines(4000);
-  writeThroughOneBuffer((b, n) => sink.write(b, n), lines);
+  for (const [b, n] of throughOneBuffer(lines)) sink.write(b, n);
   await sink.end();
   await ended;
   assert.equal(count, lines.length);
@@ -204,13 +201,7 @@ test('the lines pipe: every batch arrives whole and in order through a real sock
 });
 
 test('the lines pipe: of a batch cut off by the end (a worker killed mid-write), the whole lines that came are handed on, the rest counted', async (t) => {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => server.close());
-  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
-  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-  const [socket] = await accepted;
+  const [client, socket] = await connectedPair(t);
   const got: [string, number][] = [];
   const cuts: (number | null)[] = [];
   const ended = readLinesPipe(socket, (l, n) => got.push([l.toString('utf8'), n]), (lost) => cuts.push(lost));
@@ -233,13 +224,7 @@ test('the lines pipe: of a batch cut off by the end (a worker killed mid-write),
 });
 
 test('readInto: a socket read into a small reused buffer gets every byte in order, pauses and resumes, and closes', async (t) => {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => server.close());
-  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
-  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-  const [socket] = await accepted;
+  const [client, socket] = await connectedPair(t);
   const parts: Buffer[] = [];
   let paused = false;
   const buffer = Buffer.alloc(1000);
