@@ -1,11 +1,12 @@
 /**
  * The file writer: the only code that appends to the target file.
  *
- * Entries are copied into reused chunks (sink/chunks.ts), queued, and written with writev(2) in large batches, one write in flight at a time,
- * so lines keep their order and never interleave. `write()` returns false past the high-water mark and 'drain' follows once
- * the queue is below the low-water mark. A failed write (disk full, I/O error) is reported and retried with
- * backoff, keeping every unwritten byte. `reopen()` (for logrotate) switches to a new file at the same path
- * after the lines queued so far. `close()` writes everything, fsyncs and closes.
+ * Entries are copied into reused chunks (sink/chunks.ts), queued, and written with writev(2) in large batches,
+ * one write in flight at a time, so lines keep their order and never interleave. `write()` returns false past the
+ * high-water mark and 'drain' follows once the queue is below the low-water mark. A failed write (disk full,
+ * I/O error) is reported and retried with backoff, keeping every unwritten byte. `reopen()` (for logrotate)
+ * switches to a new file at the same path after the lines queued so far. `close()` writes everything, fsyncs and
+ * closes.
  *
  * With `rotation` (sink/rotate.ts) the sink itself moves the file away between two batches, the same switch as
  * a reopen: a batch is cut at the last line that fits `maxSize`, so a line never straddles two files.
