@@ -93,22 +93,31 @@ export async function childPids(pid: number): Promise<number[]> {
   return childPidsOf(pid);
 }
 
-/** Tracks a spawned child: collects its output and resolves `exit` once it has exited and its pipes closed. */
-class Child {
+/**
+ * Tracks a spawned child: collects its output and resolves `exit` (never rejects) once it has exited and its
+ * pipes closed. A child that could not be spawned "exits" with code and signal null and the error in stderr.
+ */
+export class Child {
   stdout = '';
   stderr = '';
   readonly exit: Promise<Exit>;
   exited = false;
+  /** Milliseconds since the epoch at which it exited (NaN while it runs). */
+  exitedAt = NaN;
   private readonly started = Date.now();
 
   constructor(readonly proc: ChildProcess) {
     proc.stdout?.setEncoding('utf8').on('data', (s: string) => (this.stdout += s));
     proc.stderr?.setEncoding('utf8').on('data', (s: string) => (this.stderr += s));
-    this.exit = new Promise((resolve, reject) => {
-      proc.once('error', reject);
+    this.exit = new Promise((resolve) => {
+      proc.once('error', (err) => {
+        this.exited = true;
+        resolve({ code: null, signal: null, stdout: this.stdout, stderr: this.stderr + String(err), ms: Date.now() - this.started });
+      });
       proc.once('exit', (code, signal) => {
         this.exited = true;
-        const ms = Date.now() - this.started;
+        this.exitedAt = Date.now();
+        const ms = this.exitedAt - this.started;
         const done = () => resolve({ code, signal, stdout: this.stdout, stderr: this.stderr, ms });
         // 'close' comes once the pipes are drained; a leftover grandchild holding them must not block the test.
         const fallback = setTimeout(done, 2000);
@@ -118,7 +127,6 @@ class Child {
         });
       });
     });
-    this.exit.catch(() => {});
   }
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {

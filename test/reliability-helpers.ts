@@ -7,7 +7,7 @@
  * (replacements included) even when the primary is gone. Every wait is bounded; every child is killed in the
  * test's `after` hook, also when the test fails.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import * as net from 'node:net';
-import { CLI, LISTENING, PYTHON_DIR, assertBuilt, childPidsOf, connect, readLines, sleep, startTimeOf, within, type Exit } from './helpers';
+import { CLI, Child, LISTENING, PYTHON_DIR, assertBuilt, childPidsOf, connect, readLines, run, sleep, startTimeOf, within, type Exit } from './helpers';
 
 export const CLIENTS = join(PYTHON_DIR, 'reliability_clients.py');
 
@@ -89,33 +89,11 @@ export async function launch(t: TestContext, o: LaunchOptions): Promise<Server> 
   args.push(...(o.args ?? []));
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(o.env ?? process.env)) if (!k.startsWith('LOG_SERVER')) env[k] = v;
-  const started = Date.now();
-  const proc: ChildProcess = spawn(process.execPath, [CLI, ...args], { env, cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  const pid = proc.pid;
+  const child = new Child(spawn(process.execPath, [CLI, ...args], { env, cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'], detached: true }));
+  const pid = child.proc.pid;
   if (pid === undefined) throw new Error('could not spawn the CLI');
   const primaryStart = startTimeOf(pid);
-  let stdout = '';
-  let stderr = '';
-  let exited = false;
-  let exitedAt = NaN;
-  proc.stdout?.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-  proc.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const exit = new Promise<Exit>((resolve) => {
-    proc.once('error', (err) => {
-      exited = true;
-      resolve({ code: null, signal: null, stdout, stderr: stderr + String(err), ms: Date.now() - started });
-    });
-    proc.once('exit', (code, signal) => {
-      exited = true;
-      exitedAt = Date.now();
-      const done = () => resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
-      const fallback = setTimeout(done, 2000);
-      proc.once('close', () => {
-        clearTimeout(fallback);
-        done();
-      });
-    });
-  });
+  const exit = child.exit;
 
   const known = new Map<number, string>(); // worker pid -> start time
   const remember = (pids: number[]) => {
@@ -125,15 +103,15 @@ export async function launch(t: TestContext, o: LaunchOptions): Promise<Server> 
     }
   };
   const knownAlive = () => [...known].filter(([p, st]) => startTimeOf(p) === st).map(([p]) => p);
-  const primaryAlive = () => !exited && primaryStart !== null && startTimeOf(pid) === primaryStart;
+  const primaryAlive = () => !child.exited && primaryStart !== null && startTimeOf(pid) === primaryStart;
   const workers = async () => {
-    if (exited) return [];
+    if (child.exited) return [];
     const pids = childPidsOf(pid);
     remember(pids);
     return pids;
   };
   const kill = async () => {
-    if (!exited) await workers();
+    if (!child.exited) await workers();
     // The group id is the primary's pid; it stays valid (and cannot be reused) while any member lives.
     if (primaryAlive() || knownAlive().length > 0) {
       try {
@@ -158,12 +136,12 @@ export async function launch(t: TestContext, o: LaunchOptions): Promise<Server> 
   const timeout = o.startTimeoutMs ?? 15_000;
   const deadline = Date.now() + timeout;
   let m: RegExpMatchArray | null;
-  while (!(m = stderr.match(LISTENING))) {
-    if (exited) {
+  while (!(m = child.stderr.match(LISTENING))) {
+    if (child.exited) {
       const e = await exit;
       throw new Error(`server (${args.join(' ')}) exited (${e.code ?? e.signal}) before listening; stderr:\n${e.stderr}`);
     }
-    if (Date.now() > deadline) throw new Error(`server did not listen within ${timeout} ms; stderr so far:\n${stderr}`);
+    if (Date.now() > deadline) throw new Error(`server did not listen within ${timeout} ms; stderr so far:\n${child.stderr}`);
     await sleep(10);
   }
   if (o.multithreaded) {
@@ -180,19 +158,19 @@ export async function launch(t: TestContext, o: LaunchOptions): Promise<Server> 
   return {
     pid,
     port: Number(m[1]),
-    stderr: () => stderr,
+    stderr: () => child.stderr,
     get exited() {
-      return exited;
+      return child.exited;
     },
     exit,
-    exitedAt: () => exitedAt,
+    exitedAt: () => child.exitedAt,
     signal(signal) {
       if (primaryAlive()) signalPid(pid, signal);
     },
     signalGroup(signal) {
       if (primaryAlive()) signalPid(-pid, signal);
     },
-    waitExit: (timeoutMs, what = 'exit') => within(exit, timeoutMs, `server ${pid}: ${what}; stderr:\n${stderr}`),
+    waitExit: (timeoutMs, what = 'exit') => within(exit, timeoutMs, `server ${pid}: ${what}; stderr:\n${child.stderr}`),
     workers,
     async memoryKb() {
       const pids = [pid, ...(await workers())];
@@ -209,36 +187,9 @@ export async function launch(t: TestContext, o: LaunchOptions): Promise<Server> 
   };
 }
 
-/**
- * Runs a command to completion with stdin closed (helpers.run writes to the child's stdin, which fails with an
- * uncaught EPIPE when the child exits first, as `mount` does). SIGKILLed after `timeoutMs` (`timedOut` set).
- */
-export async function runCmd(cmd: string, args: string[], timeoutMs = 30_000): Promise<Exit & { timedOut: boolean }> {
-  const started = Date.now();
-  const proc = spawn(cmd, args, { cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout?.setEncoding('utf8').on('data', (x: string) => (stdout += x));
-  proc.stderr?.setEncoding('utf8').on('data', (x: string) => (stderr += x));
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    proc.kill('SIGKILL');
-  }, timeoutMs);
-  try {
-    return await new Promise((resolve) => {
-      proc.once('error', (err) => resolve({ code: null, signal: null, stdout, stderr: stderr + String(err), ms: Date.now() - started, timedOut }));
-      proc.once('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: Date.now() - started, timedOut }));
-    });
-  } finally {
-    clearTimeout(timer);
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-  }
-}
-
 /** Runs reliability_clients.py to completion (bounded); fails with its stderr unless it exits 0. */
 export async function client(args: string[], timeoutMs = 60_000): Promise<Exit> {
-  const r = await runCmd('python3', [CLIENTS, ...args], timeoutMs);
+  const r = await run('python3', [CLIENTS, ...args], { timeoutMs });
   if (r.timedOut) throw new Error(`reliability_clients.py ${args.join(' ')} timed out\n${r.stderr}`);
   if (r.code !== 0) throw new Error(`reliability_clients.py ${args.join(' ')} exited ${r.code ?? r.signal}\n${r.stderr}`);
   return r;
@@ -249,48 +200,14 @@ export function numbered(port: number, tag: string, count: number, pad = 0, inte
   return client(['numbered', '127.0.0.1', String(port), tag, String(count), String(pad), String(intervalMs)], timeoutMs);
 }
 
-export interface Background {
-  proc: ChildProcess;
-  /** Resolves with the exit (never rejects). */
-  exit: Promise<Exit>;
-  readonly exited: boolean;
-  kill(): void;
-}
-
 /** Starts reliability_clients.py (or another Python `script`) in the background; it is SIGKILLed in `t.after` if still running. */
-export function background(t: TestContext, args: string[], script = CLIENTS): Background {
-  const started = Date.now();
-  const proc = spawn('python3', [script, ...args], { cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  let exited = false;
-  proc.stdout?.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-  proc.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const exit = new Promise<Exit>((resolve) => {
-    proc.once('error', (err) => {
-      exited = true;
-      resolve({ code: null, signal: null, stdout, stderr: stderr + String(err), ms: Date.now() - started });
-    });
-    proc.once('close', (code, signal) => {
-      exited = true;
-      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
-    });
-  });
-  const kill = () => {
-    if (!exited) proc.kill('SIGKILL');
-  };
+export function background(t: TestContext, args: string[], script = CLIENTS): Child {
+  const child = new Child(spawn('python3', [script, ...args], { cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] }));
   t.after(async () => {
-    kill();
-    await within(exit, 5000, 'python client to exit').catch(() => {});
+    child.kill();
+    await within(child.exit, 5000, 'python client to exit').catch(() => {});
   });
-  return {
-    proc,
-    exit,
-    get exited() {
-      return exited;
-    },
-    kill,
-  };
+  return child;
 }
 
 export type Rec = Record<string, unknown>;

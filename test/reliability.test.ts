@@ -19,7 +19,7 @@ import { existsSync, rmSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { MODES, assertBuilt, endSocket, frame, sleep, tempDir, waitForLines, within, type Mode } from './helpers';
+import { MODES, assertBuilt, endSocket, frame, run, sleep, tempDir, waitForLines, within, type Mode } from './helpers';
 import {
   assertTag,
   background,
@@ -29,7 +29,6 @@ import {
   numbered,
   readRecords,
   recordsSoFar,
-  runCmd as run,
   troubleLines,
   waitFor,
   writtenOf,
@@ -511,7 +510,7 @@ async function smallFs(t: TestContext, size: string, beforeUnmount: () => Promis
   const dir = await fsp.mkdtemp(join(tmpdir(), 'log-server-diskfull-'));
   const mnt = join(dir, 'fs');
   await fsp.mkdir(mnt);
-  const r = await run('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mnt], 10_000);
+  const r = await run('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mnt], { timeoutMs: 10_000 });
   if (r.code !== 0) {
     await fsp.rm(dir, { recursive: true, force: true });
     assert.fail(
@@ -521,8 +520,8 @@ async function smallFs(t: TestContext, size: string, beforeUnmount: () => Promis
   }
   t.after(async () => {
     await beforeUnmount();
-    const u = await run('umount', [mnt], 10_000);
-    if (u.code !== 0) await run('umount', ['-l', mnt], 10_000);
+    const u = await run('umount', [mnt], { timeoutMs: 10_000 });
+    if (u.code !== 0) await run('umount', ['-l', mnt], { timeoutMs: 10_000 });
     await fsp.rm(dir, { recursive: true, force: true });
   });
   return mnt;
@@ -558,7 +557,7 @@ async function diskFull(t: TestContext, mode: Mode, o: { n: number; args: string
   }
   const whileFull = await lineCount(target);
   assert.ok(whileFull < N, `all ${N} lines fit in 256 KiB?`);
-  const r = await run('mount', ['-o', 'remount,size=64m', mnt], 10_000);
+  const r = await run('mount', ['-o', 'remount,size=64m', mnt], { timeoutMs: 10_000 });
   assert.equal(r.code, 0, `remount: ${r.stderr}`);
   const e = await within(sender.exit, 30_000, 'the sender to finish once space is back');
   assert.equal(e.code, 0, `sender: exit ${e.code}\n${e.stderr}`);
