@@ -324,6 +324,31 @@ export async function startCli(t: TestContext, o: ServeOptions): Promise<ServerH
   };
 }
 
+/**
+ * A tmpfs of `size` (a small disk to fill) mounted in a fresh directory; unmounted (after `beforeUnmount`) and
+ * removed after the test. Needs root with CAP_SYS_ADMIN, as in CI.
+ */
+export async function smallFs(t: TestContext, size: string, beforeUnmount: () => Promise<void>): Promise<string> {
+  const dir = await fsp.mkdtemp(join(tmpdir(), 'log-server-smallfs-'));
+  const mnt = join(dir, 'fs');
+  await fsp.mkdir(mnt);
+  const r = await run('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mnt], { timeoutMs: 10_000 });
+  if (r.code !== 0) {
+    await fsp.rm(dir, { recursive: true, force: true });
+    throw new Error(
+      `cannot mount a tmpfs (mount exited ${r.code ?? r.signal}: ${r.stderr.trim()}). ` +
+        'These tests need root with CAP_SYS_ADMIN (as in CI); EPERM means the container does not allow mount.',
+    );
+  }
+  t.after(async () => {
+    await beforeUnmount();
+    const u = await run('umount', [mnt], { timeoutMs: 10_000 });
+    if (u.code !== 0) await run('umount', ['-l', mnt], { timeoutMs: 10_000 });
+    await fsp.rm(dir, { recursive: true, force: true });
+  });
+  return mnt;
+}
+
 /** The file's complete lines (without their "\n"); [] if it does not exist. */
 export async function readLines(file: string): Promise<string[]> {
   let text: string;

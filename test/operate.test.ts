@@ -9,11 +9,9 @@
  * - the warning for a server reachable from other hosts without --allow.
  */
 import assert from 'node:assert/strict';
-import * as fsp from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test, type TestContext } from 'node:test';
-import { MODES, PYTHON_DIR, connect, occupyPort, within, python, readLines, run, runCli, sleep, startCli, tempDir, waitForLines, type ServerHandle } from './helpers';
+import { describe, test } from 'node:test';
+import { MODES, PYTHON_DIR, connect, occupyPort, within, python, readLines, run, runCli, sleep, smallFs, startCli, tempDir, waitForLines, type ServerHandle } from './helpers';
 import { background, waitFor } from './reliability-helpers';
 import { startServer } from '../src/server';
 import type { Reporter } from '../src/report';
@@ -157,25 +155,6 @@ describe('--metrics-port in use', () => {
     });
   }
 });
-
-/** A tmpfs of `size` mounted in a fresh directory; `beforeUnmount` runs first at cleanup. */
-async function smallFs(t: TestContext, size: string, beforeUnmount: () => Promise<void>): Promise<string> {
-  const dir = await fsp.mkdtemp(join(tmpdir(), 'log-server-health-'));
-  const mnt = join(dir, 'fs');
-  await fsp.mkdir(mnt);
-  const r = await run('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mnt], { timeoutMs: 10_000 });
-  if (r.code !== 0) {
-    await fsp.rm(dir, { recursive: true, force: true });
-    assert.fail(`cannot mount a tmpfs (mount exited ${r.code ?? r.signal}: ${r.stderr.trim()}); this test needs root with CAP_SYS_ADMIN`);
-  }
-  t.after(async () => {
-    await beforeUnmount();
-    const u = await run('umount', [mnt], { timeoutMs: 10_000 });
-    if (u.code !== 0) await run('umount', ['-l', mnt], { timeoutMs: 10_000 });
-    await fsp.rm(dir, { recursive: true, force: true });
-  });
-  return mnt;
-}
 
 describe('/healthz', () => {
   test('503 with the reason while the disk is full, 200 once writes succeed again', async (t) => {

@@ -17,9 +17,8 @@ import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { MODES, assertBuilt, endSocket, frame, run, sleep, tempDir, waitForLines, within, type Mode } from './helpers';
+import { MODES, assertBuilt, endSocket, frame, run, sleep, smallFs, tempDir, waitForLines, within, type Mode } from './helpers';
 import {
   assertTag,
   background,
@@ -503,28 +502,6 @@ for (const mode of MODES) {
       assertTag([...old, ...fresh], 'flow', N, 'target.1 followed by the new target');
     });
   });
-}
-
-/** A tmpfs of `size` mounted in a fresh directory; unmounted (after `beforeUnmount`) and removed after the test. */
-async function smallFs(t: TestContext, size: string, beforeUnmount: () => Promise<void>): Promise<string> {
-  const dir = await fsp.mkdtemp(join(tmpdir(), 'log-server-diskfull-'));
-  const mnt = join(dir, 'fs');
-  await fsp.mkdir(mnt);
-  const r = await run('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mnt], { timeoutMs: 10_000 });
-  if (r.code !== 0) {
-    await fsp.rm(dir, { recursive: true, force: true });
-    assert.fail(
-      `cannot mount a tmpfs for the disk-full test (mount exited ${r.code ?? r.signal}: ${r.stderr.trim()}). ` +
-        'These tests need root with CAP_SYS_ADMIN (as in CI); EPERM means the container does not allow mount.',
-    );
-  }
-  t.after(async () => {
-    await beforeUnmount();
-    const u = await run('umount', [mnt], { timeoutMs: 10_000 });
-    if (u.code !== 0) await run('umount', ['-l', mnt], { timeoutMs: 10_000 });
-    await fsp.rm(dir, { recursive: true, force: true });
-  });
-  return mnt;
 }
 
 /** Largest "N entries kept" count in the write-error lines of `stderr` (null if none names a count). */
