@@ -1,9 +1,9 @@
 import type { EventEmitter } from 'node:events';
 
 /**
- * Where finished entries go: the file writer in the process that owns the file (with the forwarder, or
- * instead of it), or a worker's batcher for its lines pipe. Entries are whole lines, each ending in "\n"; one
- * call may carry many.
+ * Where finished entries go: in the process that writes the output, the file writer, the forwarder or both
+ * (tee.ts); in a worker, the batcher of its lines pipe. Entries are whole lines, each ending in "\n"; one call
+ * may carry many.
  */
 export interface EntrySink extends EventEmitter {
   /**
