@@ -33,7 +33,7 @@ export class Chunks {
     if (n > CHUNK) return { view: Buffer.from(lines), chunk: null, joined: false };
     let chunk = this.open;
     if (chunk === null || chunk.buf.length - chunk.fill < n) {
-      if (chunk !== null && chunk.views === 0) this.free.push(chunk.buf);
+      // The chunk left behind still has views (one with none was emptied by done()): the last done() frees it.
       chunk = this.open = { buf: this.free.pop() ?? Buffer.allocUnsafe(CHUNK), fill: 0, views: 0 };
     }
     const start = chunk.fill;
