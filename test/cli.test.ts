@@ -8,21 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  MODES,
-  PACKAGE_VERSION,
-  assertBuilt,
-  childPids,
-  occupyPort,
-  readLines,
-  runCli,
-  send,
-  stackLines,
-  startCli,
-  tempDir,
-  waitForLines,
-  type Exit,
-} from './helpers';
+import { MODES, PACKAGE_VERSION, assertBuilt, childPids, occupyPort, readLines, runCli, send, stackLines, startCli, tempDir, waitForLines, type Exit } from './helpers';
 
 assertBuilt();
 

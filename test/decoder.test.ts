@@ -5,12 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodePickle } from '../src/pickle/fallback';
-import { formatEntry } from '../src/entry';
-import { makeHumanTime } from '../src/time';
-import { RefusedRecord } from '../src/pickle/values';
+import { decodePickle } from '../src/decode/fallback';
+import { formatEntry } from '../src/format/entry';
+import { makeHumanTime } from '../src/format/time';
 
 import { decoderCases as cases, refusedCases as refused } from './fixtures';
+import { RefusedRecord } from '../src/core/refusals';
 const utc = makeHumanTime(true);
 
 const lineOf = (b64: string) => formatEntry(decodePickle(Buffer.from(b64, 'base64')), utc);

@@ -6,17 +6,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodePickle } from '../src/pickle/fallback';
-import { decodeFast, DECLINED } from '../src/pickle/fast';
-import { transcodeRecord } from '../src/pickle/transcode';
-import { makeNativeTranscoder } from '../src/pickle/native';
-import { formatEntry } from '../src/entry';
-import { makeHumanTime } from '../src/time';
-import { RefusedRecord } from '../src/pickle/values';
-import { LineBuffer } from '../src/line-buffer';
+import { decodePickle } from '../src/decode/fallback';
+import { decodeFast, DECLINED } from '../src/decode/fast';
+import { transcodeRecord } from '../src/decode/transcode';
+import { makeNativeTranscoder } from '../src/decode/native';
+import { formatEntry } from '../src/format/entry';
+import { makeHumanTime } from '../src/format/time';
+import { LineBuffer } from '../src/format/line-buffer';
 import { float, str } from './pickle-ops';
 
 import { decoderCases as cases, refusedCases as refused } from './fixtures';
+import { RefusedRecord } from '../src/core/refusals';
 const human = makeHumanTime(true);
 
 function outcome(f: () => string): string {

@@ -7,25 +7,7 @@
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import {
-  MODES,
-  ROOT,
-  SEND,
-  assertBuilt,
-  connect,
-  endSocket,
-  frame,
-  python,
-  readLines,
-  send,
-  sleep,
-  stackLines,
-  startCli,
-  tempDir,
-  waitForLines,
-  type Exit,
-  type Mode,
-} from './helpers';
+import { MODES, ROOT, SEND, assertBuilt, connect, endSocket, frame, python, readLines, send, sleep, stackLines, startCli, tempDir, waitForLines, type Exit, type Mode } from './helpers';
 
 assertBuilt();
 

@@ -12,21 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { MODES, assertBuilt, endSocket, frame, sleep, tempDir, waitForLines, within, type Mode } from './helpers';
-import {
-  assertTag,
-  background,
-  dial,
-  client,
-  launch,
-  lineCount,
-  numbered,
-  readRecords,
-  recordsSoFar,
-  troubleLines,
-  waitFor,
-  writtenOf,
-  type Server,
-} from './reliability-helpers';
+import { assertTag, background, dial, client, launch, lineCount, numbered, readRecords, recordsSoFar, troubleLines, waitFor, writtenOf, type Server } from './reliability-helpers';
 
 assertBuilt();
 

@@ -10,18 +10,18 @@ import { EventEmitter } from 'node:events';
 import * as http from 'node:http';
 import { DatagramInput, type DatagramInputOptions } from '../src/input/udp';
 import { HttpInput, type HttpInputOptions } from '../src/input/http';
-import { makeFormLineMaker, numberFrom } from '../src/form-record';
-import { makeLineMaker } from '../src/record';
+import { makeFormLineMaker, numberFrom } from '../src/decode/form-record';
+import { makeLineMaker } from '../src/decode/record';
 import * as net from 'node:net';
 import { listenWithOtherInputs, startOtherInputs } from '../src/input/inputs';
-import { resolveOptions } from '../src/options';
-import { LineBuffer } from '../src/line-buffer';
-import { PyFloat, PyInt, RefusedRecord } from '../src/pickle/values';
-import { silentReporter } from '../src/report';
+import { resolveOptions } from '../src/config/options';
+import { LineBuffer } from '../src/format/line-buffer';
+import { PyFloat, PyInt } from '../src/format/values';
+import { silentReporter } from '../src/core/report';
 import type { EntrySink } from '../src/sink/sink';
-import type { RejectedFrame } from '../src/input/tcp';
 import { frame, sleep, within } from './helpers';
 import { b64, goodCase } from './fixtures';
+import { RefusedRecord, type RejectedFrame } from '../src/core/refusals';
 
 const GOOD = goodCase('record/info', 1);
 
@@ -173,7 +173,7 @@ h.close()`;
 
   test('the address hook: a datagram from an address it refuses is counted and reported, not written', async (t) => {
     const sink = new TestSink();
-    const asked: string[] = [];
+    const asked: (string | undefined)[] = [];
     const rejected: RejectedFrame[] = [];
     const input = await DatagramInput.bind('127.0.0.1', 0, 'IPv4', udpOptions(sink, { admit: (a) => (asked.push(a), false), onReject: (r) => rejected.push(r) }));
     t.after(() => input.close(0, 0));

@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { MODES, PYTHON_DIR, connect, occupyPort, within, python, readLines, run, runCli, sleep, smallFs, startCli, tempDir, waitForLines, type ServerHandle } from './helpers';
 import { background, waitFor } from './reliability-helpers';
-import { startServer } from '../src/server';
-import type { Reporter } from '../src/report';
+import { startServer } from '../src/server/start';
+import type { Reporter } from '../src/core/report';
 
 const CLIENTS = join(PYTHON_DIR, 'operate_clients.py');
 

@@ -4,25 +4,26 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeLineMaker } from '../src/record';
-import { LineBuffer } from '../src/line-buffer';
-import { RefusedRecord } from '../src/pickle/values';
-import { decodePickle } from '../src/pickle/fallback';
-import { decodeFast, DECLINED } from '../src/pickle/fast';
-import { transcodeRecord } from '../src/pickle/transcode';
-import { makeNativeTranscoder } from '../src/pickle/native';
-import { formatEntry } from '../src/entry';
-import { makeHumanTime } from '../src/time';
+import { makeLineMaker } from '../src/decode/record';
+import { LineBuffer } from '../src/format/line-buffer';
+import { decodePickle } from '../src/decode/fallback';
+import { decodeFast, DECLINED } from '../src/decode/fast';
+import { transcodeRecord } from '../src/decode/transcode';
+import { makeNativeTranscoder } from '../src/decode/native';
+import { formatEntry } from '../src/format/entry';
+import { makeHumanTime } from '../src/format/time';
 import { FrameReader } from '../src/input/frames';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { Writer } from '../src/writer';
-import { resolveOptions } from '../src/options';
-import { makeRegistry, newServerStats } from '../src/metrics';
+import { Writer } from '../src/output/writer';
+import { resolveOptions } from '../src/config/options';
+import { makeRegistry } from '../src/ops/metrics';
 import { float, str, u32 } from './pickle-ops';
+import { RefusedRecord } from '../src/core/refusals';
+import { newServerStats } from '../src/core/stats';
 
 const make = makeLineMaker({ utc: true, maxEntry: 16 * 1024 * 1024 });
 

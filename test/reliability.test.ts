@@ -19,21 +19,7 @@ import { existsSync, rmSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { MODES, assertBuilt, endSocket, frame, run, sleep, smallFs, tempDir, waitForLines, within, type Mode } from './helpers';
-import {
-  assertTag,
-  background,
-  dial,
-  launch,
-  lineCount,
-  numbered,
-  readRecords,
-  recordsSoFar,
-  troubleLines,
-  waitFor,
-  writtenOf,
-  type Rec,
-  type Server,
-} from './reliability-helpers';
+import { assertTag, background, dial, launch, lineCount, numbered, readRecords, recordsSoFar, troubleLines, waitFor, writtenOf, type Rec, type Server } from './reliability-helpers';
 
 assertBuilt();
 

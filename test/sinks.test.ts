@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { FileSink } from '../src/sink/file';
 import { Chunks } from '../src/sink/chunks';
 import { LinesPipeSink, readLinesPipe } from '../src/cluster/lines-pipe';
-import { readInto, readIntoMissing } from '../src/input/read-into';
+import { readInto, readIntoMissing } from '../src/net/read-into';
 
 const quiet = { info() {}, warn() {} };
 

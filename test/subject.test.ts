@@ -1,8 +1,8 @@
 /** Logger names → NATS subject tokens (reversible), the subject template, and the cheap name scan. */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { loggerNameOf, nameToSubjectTokens, parseSubjectTemplate, subjectTokensToName } from '../src/sink/subject';
-import { subjectCovers } from '../src/sink/nats';
+import { loggerNameOf, nameToSubjectTokens, parseSubjectTemplate, subjectTokensToName } from '../src/config/subject';
+import { subjectCovers } from '../src/nats/forwarder';
 
 test('logger names map onto subject tokens, reversibly, with nothing NATS refuses', () => {
   const cases: [string, string][] = [

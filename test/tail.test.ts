@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { CLI, MODES, assertBuilt, runCli, send, sleep, tempDir, waitForLines } from './helpers';
 import { launch, numbered, waitFor, type Server } from './reliability-helpers';
-import { eachLineBackward } from '../src/tail/read-back';
+import { eachLineBackward } from '../src/cli/tail/read-back';
 
 assertBuilt();
 

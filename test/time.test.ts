@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { makeHumanTime } from '../src/time';
+import { makeHumanTime } from '../src/format/time';
 
 const stamps = [
   1695651604.501, 1695651604.9995, 1695651604.9999995, 1695651604.0, 0.5, 1e9 + 0.0005, 1700000000, 1711846799.999,

@@ -16,7 +16,7 @@ import { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
 import type { EntrySink } from '../sink/sink';
 import { FrameReader } from '../input/frames';
-import { readInto } from '../input/read-into';
+import { readInto } from '../net/read-into';
 
 /** The pipe's file descriptor in the worker, and the workers' stdio: the parent's 0-2, IPC, the lines pipe. */
 export const LINES_FD = 4;

@@ -1,4 +1,5 @@
-import type { InputStats, RejectedFrame } from '../input/tcp';
+import type { InputStats } from '../core/stats';
+import type { RejectedFrame } from '../core/refusals';
 
 /** How often a worker sends its counters to the primary (when they changed), for /metrics. */
 export const STATS_INTERVAL_MS = 250;

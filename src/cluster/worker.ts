@@ -8,8 +8,8 @@
  */
 import type { Socket } from 'node:net';
 import { ConnectionSet } from '../input/tcp';
-import { makeLineMaker } from '../record';
-import { streamReporter } from '../report';
+import { makeLineMaker } from '../decode/record';
+import { streamReporter } from '../core/report';
 import { LinesPipeSink, openLinesPipe } from './lines-pipe';
 import { STATS_INTERVAL_MS, type ToPrimary, type ToWorker, type WorkerConfig } from './messages';
 

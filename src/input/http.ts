@@ -14,15 +14,15 @@ import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LineBuffer } from '../line-buffer';
-import { RefusedRecord } from '../pickle/values';
-import { listen, stopAccepting } from '../listen';
-import { newInputStats } from './tcp';
-import { refuse, type OnReject } from './refusals';
-import type { Admit } from './admit';
-import type { FormLineMaker } from '../form-record';
+import { LineBuffer } from '../format/line-buffer';
+import { listen, stopAccepting } from '../net/listen';
+import { refuse, type OnReject } from './refuse';
+import type { Admit } from '../net/access';
+import type { FormLineMaker } from '../decode/form-record';
 import type { EntrySink } from '../sink/sink';
-import type { Reporter } from '../report';
+import type { Reporter } from '../core/report';
+import { RefusedRecord, type RefusalCode } from '../core/refusals';
+import { newInputStats } from '../core/stats';
 
 export interface HttpInputOptions {
   makeLine: FormLineMaker;
@@ -97,7 +97,7 @@ export class HttpInput {
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const what = `${req.method} ${path.length > 200 ? path.slice(0, 200) + '…' : path}`;
-    if (!this.o.admit(req.socket.remoteAddress ?? '')) return this.refuse(res, client, 403, 'not-allowed', `${what}: not in --allow`);
+    if (!this.o.admit(req.socket.remoteAddress)) return this.refuse(res, client, 403, 'not-allowed', `${what}: not in --allow`);
     if (path !== this.o.path) return this.refuse(res, client, 404, 'not-found', `${what}: records are taken at ${this.o.path} only`);
     if (req.method !== 'GET' && req.method !== 'POST') {
       res.setHeader('Allow', 'GET, POST');
@@ -171,7 +171,7 @@ export class HttpInput {
     return got.length === this.expectedAuth.length && timingSafeEqual(got, this.expectedAuth);
   }
 
-  private refuse(res: http.ServerResponse, client: string, status: number, reason: string, detail: string, frame?: string): void {
+  private refuse(res: http.ServerResponse, client: string, status: number, reason: RefusalCode, detail: string, frame?: string): void {
     refuse(this.stats, this.o.reporter, this.o.onReject, 'a request', { client, input: 'http', reason, detail, frame });
     if (res.headersSent) return;
     // The body of a refused request may be left unread: close the connection rather than read it.
@@ -195,7 +195,7 @@ export class HttpInput {
       return;
     }
     const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-    const [status, text, reason] = tooLarge ? [431, 'Request Header Fields Too Large', 'frame-too-large'] : [400, 'Bad Request', 'bad-request'];
+    const [status, text, reason]: [number, string, RefusalCode] = tooLarge ? [431, 'Request Header Fields Too Large', 'frame-too-large'] : [400, 'Bad Request', 'bad-request'];
     const detail = tooLarge ? `the request line and headers pass the ${this.o.maxFrame}-byte limit` : `not an HTTP request (${err.code ?? err.message})`;
     this.stats.received++;
     refuse(this.stats, this.o.reporter, this.o.onReject, 'a request', { client: `${socket.remoteAddress}:${socket.remotePort}`, input: 'http', reason, detail });

@@ -5,19 +5,18 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:net';
-import { DatagramInput, UDP_PORT_TAKEN } from './udp';
+import { DatagramInput } from './udp';
 import { HttpInput } from './http';
-import { admitAll, type Admit } from './admit';
-import { addStats } from '../writer';
-import { newInputStats, type InputStats } from './tcp';
-import { formatAddress, listen } from '../listen';
-import { makeLineMaker } from '../record';
-import { makeFormLineMaker } from '../form-record';
-import type { OnReject } from './refusals';
+import { admitAll, type Admit } from '../net/access';
+import { formatAddress, listen } from '../net/listen';
+import { makeLineMaker } from '../decode/record';
+import { makeFormLineMaker } from '../decode/form-record';
+import type { OnReject } from './refuse';
 import type { EntrySink } from '../sink/sink';
-import type { Reporter } from '../report';
-import type { ServerOptions } from '../options';
-import type { ServerSummary } from '../writer';
+import type { Reporter } from '../core/report';
+import type { ResolvedOptions } from '../config/options';
+import type { InputStats } from '../core/stats';
+import type { ServerError } from '../core/errors';
 
 export interface OtherInputs {
   readonly udp: DatagramInput | null;
@@ -33,7 +32,7 @@ export interface OtherInputs {
  * `admit` is asked about every datagram's and request's address.
  */
 export async function startOtherInputs(
-  o: ServerOptions,
+  o: ResolvedOptions,
   tcp: AddressInfo,
   sink: EntrySink,
   reporter: Reporter,
@@ -89,11 +88,11 @@ export async function startOtherInputs(
 
 /**
  * Listens on TCP, then starts the other inputs there. With `--port 0` the kernel picks a free TCP port, whose
- * number may be taken for UDP: then another port is tried (up to 5 times).
+ * number may be taken for UDP (or a fixed --http-port may be): then another port is tried (up to 5 times).
  */
 export async function listenWithOtherInputs(
   server: Server,
-  o: ServerOptions,
+  o: ResolvedOptions,
   start: (tcp: AddressInfo) => Promise<OtherInputs>,
 ): Promise<{ address: AddressInfo; others: OtherInputs }> {
   for (let attempt = 1; ; attempt++) {
@@ -101,7 +100,7 @@ export async function listenWithOtherInputs(
     try {
       return { address, others: await start(address) };
     } catch (err) {
-      if (o.port !== 0 || attempt >= 5 || !UDP_PORT_TAKEN.has(err as Error)) throw err;
+      if (o.port !== 0 || attempt >= 5 || (err as ServerError).code !== 'LOGSERVER_ERR_ADDRESS_IN_USE') throw err;
       await new Promise((resolve) => server.close(resolve));
     }
   }
@@ -111,17 +110,4 @@ export async function listenWithOtherInputs(
 export function registerInputStats(into: Map<string, InputStats>, other: OtherInputs): void {
   if (other.udp) into.set('udp', other.udp.stats);
   if (other.http) into.set('http', other.http.stats);
-}
-
-/** The summary's counts: the TCP input's `tcp` plus the other inputs', with a breakdown by input. */
-export function summaryCounts(tcp: InputStats, other: OtherInputs): Pick<ServerSummary, 'received' | 'refused' | 'refusedBy' | 'byInput'> {
-  const all = newInputStats();
-  addStats(all, tcp);
-  const byInput: NonNullable<ServerSummary['byInput']> = { tcp: { received: tcp.received, refused: tcp.refused } };
-  for (const [name, input] of [['udp', other.udp], ['http', other.http]] as const) {
-    if (input === null) continue;
-    addStats(all, input.stats);
-    byInput[name] = { received: input.stats.received, refused: input.stats.refused };
-  }
-  return { received: all.received, refused: all.refused, refusedBy: all.refusedBy, byInput };
 }

@@ -9,37 +9,19 @@
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FrameReader, FrameTooLarge } from './frames';
-import { readInto } from './read-into';
-import { LineBuffer } from '../line-buffer';
-import { RefusedRecord } from '../pickle/values';
-import type { LineMaker } from '../record';
+import { readInto } from '../net/read-into';
+import { LineBuffer } from '../format/line-buffer';
+import { RefusedRecord, type RefusalCode, type RejectedFrame } from '../core/refusals';
+import { newInputStats } from '../core/stats';
+import { refuse } from './refuse';
+import type { LineMaker } from '../decode/record';
 import type { EntrySink } from '../sink/sink';
-import type { Reporter } from '../report';
+import type { Reporter } from '../core/report';
 
-export interface InputStats {
-  received: number;
-  refused: number;
-  refusedBy: Record<string, number>;
-  connectionsTotal: number;
-  /** Bytes read from clients. */
-  bytesIn: number;
-}
 
-/** A refused frame as kept in the rejects file: `frame` is its payload (or what arrived of it) in base64. */
-export interface RejectedFrame {
-  client: string;
-  /** The input it came by, when not TCP. */
-  input?: 'udp' | 'http';
-  reason: string;
-  detail: string;
-  length?: number;
-  frame?: string;
-}
 
 /** Bytes a socket read takes at most: what libuv asks for by default. */
 const READ_BUFFER = 64 * 1024;
-
-export const newInputStats = (): InputStats => ({ received: 0, refused: 0, refusedBy: {}, connectionsTotal: 0, bytesIn: 0 });
 
 /** What the connections of one process share. */
 export class ConnectionSet {
@@ -121,11 +103,8 @@ export class ConnectionSet {
     return this.open.size;
   }
 
-  private refuse(reason: string, client: string, detail: string, payload?: Buffer, length?: number): void {
-    this.stats.refused++;
-    this.stats.refusedBy[reason] = (this.stats.refusedBy[reason] ?? 0) + 1;
-    this.reporter.warn(reason, `refused a frame from ${client} (${reason}): ${detail}`);
-    this.onReject?.({ client, reason, detail, length, frame: payload?.toString('base64') });
+  private refuse(reason: RefusalCode, client: string, detail: string, payload?: Buffer, length?: number): void {
+    refuse(this.stats, this.reporter, this.onReject, 'a frame', { client, reason, detail, length, frame: payload?.toString('base64') });
   }
 
   /**

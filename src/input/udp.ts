@@ -11,16 +11,16 @@
 import * as dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LineBuffer } from '../line-buffer';
-import { RefusedRecord } from '../pickle/values';
-import { listenError, formatAddress } from '../listen';
-import { newInputStats } from './tcp';
-import { refuse, type OnReject } from './refusals';
+import { LineBuffer } from '../format/line-buffer';
+import { listenError, formatAddress } from '../net/listen';
+import { refuse, type OnReject } from './refuse';
 import { warmUp } from './warm-up';
-import type { Admit } from './admit';
-import type { LineMaker } from '../record';
+import type { Admit } from '../net/access';
+import type { LineMaker } from '../decode/record';
 import type { EntrySink } from '../sink/sink';
-import type { Reporter } from '../report';
+import type { Reporter } from '../core/report';
+import { RefusedRecord, type RefusalCode } from '../core/refusals';
+import { newInputStats } from '../core/stats';
 
 export interface DatagramInputOptions {
   makeLine: LineMaker;
@@ -35,9 +35,6 @@ export interface DatagramInputOptions {
   onReject: OnReject;
   admit: Admit;
 }
-
-/** Bind failures because the UDP port is taken (with --port 0 the server tries another port). */
-export const UDP_PORT_TAKEN = new WeakSet<Error>();
 
 export class DatagramInput {
   readonly stats = newInputStats();
@@ -70,7 +67,6 @@ export class DatagramInput {
       socket.once('error', (err: NodeJS.ErrnoException) => {
         socket.close();
         const failure = listenError(`udp ${host}:${port}`, err);
-        if (err.code === 'EADDRINUSE') UDP_PORT_TAKEN.add(failure);
         reject(failure);
       });
       socket.bind({ address: host, port, exclusive: true }, () => {
@@ -134,7 +130,7 @@ export class DatagramInput {
     }
   }
 
-  private refuse(r: { client: dgram.RemoteInfo; reason: string; detail: string; length?: number; frame?: string }): void {
+  private refuse(r: { client: dgram.RemoteInfo; reason: RefusalCode; detail: string; length?: number; frame?: string }): void {
     const { address, family, port } = r.client;
     const client = family === 'IPv6' ? `[${address}]:${port}` : `${address}:${port}`;
     refuse(this.stats, this.o.reporter, this.o.onReject, 'a datagram', { ...r, client, input: 'udp' });

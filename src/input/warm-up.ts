@@ -5,8 +5,8 @@
  * records from one DatagramHandler right after start, with Linux's default 208 KiB buffer, about a third landed
  * cold and all of them after this warm-up). About 50–100 ms at start.
  */
-import { LineBuffer } from '../line-buffer';
-import type { LineMaker } from '../record';
+import { LineBuffer } from '../format/line-buffer';
+import type { LineMaker } from '../decode/record';
 
 /** What Python 3.11's SocketHandler.makePickle (and so DatagramHandler) sends for a typical record. */
 const TYPICAL_RECORD = Buffer.from(

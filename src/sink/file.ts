@@ -14,10 +14,10 @@
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import type { EntrySink } from './sink';
-import type { Reporter } from '../report';
-import { ServerError } from '../options';
+import type { Reporter } from '../core/report';
 import { periodStart, Rotator, type RotationOptions } from './rotate';
 import { Chunks, type Chunk } from './chunks';
+import { describeFsError, ServerError } from '../core/errors';
 
 export interface FileSinkOptions {
   /** Queued bytes above which write() returns false. */
@@ -98,7 +98,7 @@ export class FileSink extends EventEmitter implements EntrySink {
     try {
       this.fd = await openForAppend(this.path);
     } catch (err) {
-      throw new ServerError(`cannot open ${this.path}: ${describeFsError(err)}`);
+      throw new ServerError('LOGSERVER_ERR_FILE', `cannot open ${this.path}: ${describeFsError(err)}`);
     }
   }
 
@@ -363,25 +363,4 @@ export class FileSink extends EventEmitter implements EntrySink {
 
 function openForAppend(path: string): Promise<number> {
   return new Promise((resolve, reject) => fs.open(path, 'a', 0o644, (err, fd) => (err ? reject(err) : resolve(fd))));
-}
-
-export function describeFsError(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  switch (e.code) {
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'ENOENT':
-      return 'no such directory';
-    case 'EISDIR':
-      return 'it is a directory';
-    case 'ENOSPC':
-      return 'no space left on device';
-    case 'EROFS':
-      return 'read-only file system';
-    case 'EIO':
-      return 'I/O error';
-    default:
-      return e.message ?? String(err);
-  }
 }

@@ -6,7 +6,7 @@
  * being refreshed, turns stale after STALE_MS, and the next server takes it over by itself within the same wait.
  */
 import * as lockfile from 'proper-lockfile';
-import { ServerError } from '../options';
+import { ServerError } from '../core/errors';
 
 const STALE_MS = 5000;
 const UPDATE_MS = 1000;
@@ -14,6 +14,12 @@ const UPDATE_MS = 1000;
 const RETRIES = 7;
 
 export type ReleaseLock = () => Promise<void>;
+
+/**
+ * For tests that lose a lock at a chosen moment (test/lock-loss.test.ts): when set, called once each lock is
+ * taken with the function that reports it lost, as proper-lockfile would. Null otherwise.
+ */
+export const lockTesting: { onTaken: ((lose: (err: Error) => void) => void) | null } = { onTaken: null };
 
 /**
  * Locks `path` (which must exist). `onCompromised` is called, instead of the library's default of throwing from
@@ -28,6 +34,7 @@ export async function lockTarget(path: string, onCompromised: (err: Error) => vo
       retries: { retries: RETRIES, factor: 1, minTimeout: 1000, maxTimeout: 1000 },
       onCompromised,
     });
+    lockTesting.onTaken?.(onCompromised);
     return async () => {
       try {
         await release();
@@ -37,8 +44,8 @@ export async function lockTarget(path: string, onCompromised: (err: Error) => vo
     };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ELOCKED') {
-      throw new ServerError(`${path} is in use by another log-server (its lock ${path}.lock is held and kept fresh)`);
+      throw new ServerError('LOGSERVER_ERR_LOCKED', `${path} is in use by another log-server (its lock ${path}.lock is held and kept fresh)`);
     }
-    throw new ServerError(`cannot lock ${path}: ${(err as Error).message}`);
+    throw new ServerError('LOGSERVER_ERR_LOCK', `cannot lock ${path}: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -4,7 +4,7 @@
  * so the target stays valid JSON lines and the cut bytes are kept for whoever wants them.
  */
 import { promises as fsp } from 'node:fs';
-import type { Reporter } from '../report';
+import type { Reporter } from '../core/report';
 
 const CHUNK = 64 * 1024;
 

@@ -1,0 +1,66 @@
+/**
+ * Why a record, a request or a connection was refused: one typed list of stable codes, used in the stderr
+ * lines, the metrics' `reason` label, the stop summary and the rejects file. The README's "Refused frames"
+ * table describes each.
+ */
+
+/** Reasons a frame, datagram or request is refused (counted per input, kept in the rejects file). */
+export const REFUSAL_CODES = [
+  // The decoders' (any input)
+  'bad-pickle',
+  'not-a-dict',
+  'bad-created',
+  'too-deep',
+  'cyclic',
+  'too-large',
+  // Framing
+  'frame-too-large',
+  'truncated-frame',
+  'bad-datagram',
+  // The writer behind (UDP only: TCP and HTTP wait instead)
+  'overflow',
+  // --allow
+  'not-allowed',
+  // HTTP requests that are not a record
+  'not-found',
+  'bad-method',
+  'unauthorized',
+  'bad-content-type',
+  'bad-request',
+] as const;
+export type RefusalCode = (typeof REFUSAL_CODES)[number];
+
+/** The refusals a decoder makes (a RefusedRecord's code). */
+export type RecordRefusalCode = Extract<RefusalCode, 'bad-pickle' | 'not-a-dict' | 'bad-created' | 'too-deep' | 'cyclic' | 'too-large'>;
+
+/** Reasons a connection is closed at once, before a byte of it is read. */
+export const CONNECTION_REFUSAL_CODES = ['not-allowed', 'too-many-connections', 'no-worker'] as const;
+export type ConnectionRefusalCode = (typeof CONNECTION_REFUSAL_CODES)[number];
+
+/**
+ * Refusals counted and reported but not kept in the rejects file: a sender outside --allow (nothing from it is
+ * stored), and UDP overflow (keeping it would add to the very backlog that caused it).
+ */
+export const NOT_KEPT: ReadonlySet<RefusalCode> = new Set<RefusalCode>(['not-allowed', 'overflow']);
+
+/** Why a record cannot be written; `code` is stable and used in reports and metrics. */
+export class RefusedRecord extends Error {
+  constructor(
+    readonly code: RecordRefusalCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RefusedRecord';
+  }
+}
+
+/** A refused frame as kept in the rejects file: `frame` is its payload (or what arrived of it) in base64. */
+export interface RejectedFrame {
+  client: string;
+  /** The input it came by, when not TCP. */
+  input?: 'udp' | 'http';
+  reason: RefusalCode;
+  detail: string;
+  length?: number;
+  frame?: string;
+}
