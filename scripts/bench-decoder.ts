@@ -45,7 +45,9 @@ function main(): void {
   const corpus = loadCorpus(resolve(values.corpus));
   const frames: Buffer[] = [];
   for (let i = 0; i < corpus.frames; i++) frames.push(corpus.data.subarray(corpus.starts[i] + 4, corpus.starts[i + 1]));
-  const builds = (positionals.length > 0 ? positionals : ['dist']).map((a) => load(existsSync(resolve(a, 'record.js')) ? a : buildDist(build(a))));
+  const builds = (positionals.length > 0 ? positionals : ['dist']).map((a) =>
+    load(existsSync(resolve(a, 'record.js')) ? a : buildDist(build(a))),
+  );
   const pass = (b: Build) => {
     for (const f of frames) {
       b.make(f, b.out);

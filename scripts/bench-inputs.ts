@@ -79,7 +79,9 @@ function runClient(args: string[]): Promise<{ sent: number; errors: number; seco
 /** One Node socket sending `count` copies of a real DatagramHandler frame as fast as send() takes them. */
 async function nodeBlast(port: number, count: number): Promise<{ sent: number; errors: number; seconds: number }> {
   const corpus = readFileSync(join(ROOT, 'test', 'fixtures', 'decoder-cases.json'), 'utf8');
-  const c = (JSON.parse(corpus) as { name: string; protocol: number; pickle: string }[]).find((x) => x.name === 'record/info' && x.protocol === 1)!;
+  const c = (JSON.parse(corpus) as { name: string; protocol: number; pickle: string }[]).find(
+    (x) => x.name === 'record/info' && x.protocol === 1,
+  )!;
   const pickle = Buffer.from(c.pickle, 'base64');
   const frame = Buffer.concat([Buffer.alloc(4), pickle]);
   frame.writeUInt32BE(pickle.length);
@@ -97,10 +99,28 @@ async function nodeBlast(port: number, count: number): Promise<{ sent: number; e
 /** `count` POSTs of a typical HTTPHandler form, 8 at a time over keep-alive connections. */
 async function httpBlast(port: number, count: number): Promise<{ sent: number; errors: number; seconds: number }> {
   const body = new URLSearchParams({
-    name: 'bench.inputs', msg: 'Processing item %d', args: '(42,)', levelname: 'INFO', levelno: '20', pathname: '/srv/app/main.py',
-    filename: 'main.py', module: 'main', exc_info: 'None', exc_text: 'None', stack_info: 'None', lineno: '36', funcName: 'handle',
-    created: '1700000000.123456', msecs: '123.0', relativeCreated: '12.5', thread: '140085528271744', threadName: 'MainThread',
-    processName: 'MainProcess', process: '7160', user_id: '1234', operation: 'process_item',
+    name: 'bench.inputs',
+    msg: 'Processing item %d',
+    args: '(42,)',
+    levelname: 'INFO',
+    levelno: '20',
+    pathname: '/srv/app/main.py',
+    filename: 'main.py',
+    module: 'main',
+    exc_info: 'None',
+    exc_text: 'None',
+    stack_info: 'None',
+    lineno: '36',
+    funcName: 'handle',
+    created: '1700000000.123456',
+    msecs: '123.0',
+    relativeCreated: '12.5',
+    thread: '140085528271744',
+    threadName: 'MainThread',
+    processName: 'MainProcess',
+    process: '7160',
+    user_id: '1234',
+    operation: 'process_item',
   }).toString();
   const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
   let next = 0;
@@ -110,10 +130,20 @@ async function httpBlast(port: number, count: number): Promise<{ sent: number; e
     while (next < count) {
       next++;
       await new Promise<void>((r) => {
-        const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/log', agent, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } }, (res) => {
-          if (res.statusCode !== 200) errors++;
-          res.resume().on('end', r);
-        });
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port,
+            method: 'POST',
+            path: '/log',
+            agent,
+            headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+          },
+          (res) => {
+            if (res.statusCode !== 200) errors++;
+            res.resume().on('end', r);
+          },
+        );
         req.on('error', () => (errors++, r()));
         req.end(body);
       });
@@ -152,7 +182,9 @@ async function main(): Promise<void> {
       ? [a.input === 'udp' ? nodeBlast(server.port, Number(a['node-blast'])) : httpBlast(Number(httpPort), Number(a['node-blast']))]
       : Array.from({ length: clients }, () =>
           runClient([
-            ...(a.input === 'udp' ? ['udp', '127.0.0.1', String(server.port), String(count)] : ['http', `127.0.0.1:${httpPort}`, '/log', a.method!, String(count)]),
+            ...(a.input === 'udp'
+              ? ['udp', '127.0.0.1', String(server.port), String(count)]
+              : ['http', `127.0.0.1:${httpPort}`, '/log', a.method!, String(count)]),
             ...(a.rate ? [a.rate] : []),
           ]),
         );
@@ -176,7 +208,9 @@ async function main(): Promise<void> {
     const stop = await stopServer(server, 30_000);
     const written = counter.poll();
     const sendRate = results.map((r) => Math.round(r.sent / r.seconds));
-    const label = a['node-blast'] ? `${a.input} node-blast` : `${a.input}${a.input === 'http' ? ' ' + a.method : ''} ${clients} client(s) × ${count}`;
+    const label = a['node-blast']
+      ? `${a.input} node-blast`
+      : `${a.input}${a.input === 'http' ? ' ' + a.method : ''} ${clients} client(s) × ${count}`;
     process.stdout.write(
       `${label}, ${a.mode}: sent ${sent} (handler errors ${results.reduce((n, r) => n + r.errors, 0)}), written ${written}, lost ${sent - written} ` +
         `(${((100 * (sent - written)) / Math.max(1, sent)).toFixed(2)}%); ${Math.round(written / seconds)} records/s end to end; ` +

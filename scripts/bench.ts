@@ -198,15 +198,34 @@ async function main(argv: string[]): Promise<number> {
   const all: (System & { key: string })[] = [
     { key: 'single', name: 'log-server single-process', kind: 'log-server', args: [], count },
     // The same server with the C++ transcoder turned off: the before/after of the native code, side by side.
-    { key: 'single-ts', name: 'log-server single-process, TypeScript transcoder', kind: 'log-server', args: [], count: Math.max(1, Math.round(count / 2)), env: { LOGSERVER_NATIVE: '0' } },
+    {
+      key: 'single-ts',
+      name: 'log-server single-process, TypeScript transcoder',
+      kind: 'log-server',
+      args: [],
+      count: Math.max(1, Math.round(count / 2)),
+      env: { LOGSERVER_NATIVE: '0' },
+    },
   ];
   const workerCounts = [...new Set([1, 2, workersMax])].sort((a, b) => a - b);
   for (const w of workerCounts) {
     const key = w === workersMax && w !== 1 && w !== 2 ? 'mtN' : `mt${w}`;
-    all.push({ key, name: `log-server --multithreaded --workers ${w}`, kind: 'log-server', args: ['--multithreaded', '--workers', String(w)], count });
+    all.push({
+      key,
+      name: `log-server --multithreaded --workers ${w}`,
+      kind: 'log-server',
+      args: ['--multithreaded', '--workers', String(w)],
+      count,
+    });
   }
   if (workersMax === 1 || workersMax === 2) for (const s of all) if (s.key === `mt${workersMax}`) s.name += ` (= N)`;
-  all.push({ key: 'python', name: 'python-receiver.py (Logging Cookbook)', kind: 'python-receiver', args: [], count: Math.max(1, Math.round(count * pythonShare)) });
+  all.push({
+    key: 'python',
+    name: 'python-receiver.py (Logging Cookbook)',
+    kind: 'python-receiver',
+    args: [],
+    count: Math.max(1, Math.round(count * pythonShare)),
+  });
   all.push({ key: 'raw', name: 'raw-sink.ts (I/O ceiling)', kind: 'raw-sink', args: [], count: Math.max(1, Math.round(count * rawShare)) });
   let systems = all;
   if (values.systems) {
@@ -219,7 +238,9 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const m = machine();
-  process.stderr.write(`bench: ${m.cpus} CPUs (${m.cpu}), ${m.node}, ${m.python}; ${repeat} rounds × ${systems.length} systems, ${connections} connections\n`);
+  process.stderr.write(
+    `bench: ${m.cpus} CPUs (${m.cpu}), ${m.node}, ${m.python}; ${repeat} rounds × ${systems.length} systems, ${connections} connections\n`,
+  );
   const started = performance.now();
   const runs = new Map<string, RunSummary[]>(systems.map((s) => [s.name, []]));
   let skipped = 0;
@@ -229,7 +250,10 @@ async function main(argv: string[]): Promise<number> {
         skipped++;
         continue;
       }
-      const sum = await measuredRun({ corpus, server: s.kind, serverArgs: s.args, serverEnv: s.env, connections, count: s.count, timeoutSec, label: s.name }, r);
+      const sum = await measuredRun(
+        { corpus, server: s.kind, serverArgs: s.args, serverEnv: s.env, connections, count: s.count, timeoutSec, label: s.name },
+        r,
+      );
       runs.get(s.name)!.push(sum);
       process.stderr.write(
         `bench: round ${r}/${repeat} ${s.name}: ${int(sum.records)} records, ${int(sum.e2eRecordsPerSec)} records/s end-to-end, ` +
@@ -269,12 +293,34 @@ async function main(argv: string[]): Promise<number> {
   const otherCpu = allRuns.reduce((a, x) => a + (x.otherCpuSeconds ?? 0), 0);
   const wallAll = allRuns.reduce((a, x) => a + x.wallSeconds, 0);
 
-  const json = JSON.stringify({ machine: m, otherCpuSeconds: otherCpu, config: { count, pythonShare, rawShare, repeat, connections, workersMax, corpus }, seconds: totalSec, systems: results }, null, 2) + '\n';
+  const json =
+    JSON.stringify(
+      {
+        machine: m,
+        otherCpuSeconds: otherCpu,
+        config: { count, pythonShare, rawShare, repeat, connections, workersMax, corpus },
+        seconds: totalSec,
+        systems: results,
+      },
+      null,
+      2,
+    ) + '\n';
   if (values.save) writeFileSync(values.save, json);
   if (values.json) {
     process.stdout.write(json);
   } else {
-    const header = ['system', 'records/run', 'records/s (median)', 'each round', 'MB/s in', 'peak RSS MiB', 'CPU µs/record', 'exact', '× python', '× raw sink'];
+    const header = [
+      'system',
+      'records/run',
+      'records/s (median)',
+      'each round',
+      'MB/s in',
+      'peak RSS MiB',
+      'CPU µs/record',
+      'exact',
+      '× python',
+      '× raw sink',
+    ];
     const rows = [header];
     for (const x of results) {
       rows.push([

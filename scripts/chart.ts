@@ -42,11 +42,18 @@ rows.forEach((r, i) => {
   const y = 40 + i * rowH;
   const color = r.name.startsWith('log-server') ? '#2b6cb0' : r.name.startsWith('python') ? '#c05621' : '#718096';
   parts.push(`<text x="${labelW - 8}" y="${y + 17}" text-anchor="end">${esc(r.name.replace(' (= N)', ''))}</text>`);
-  parts.push(`<rect x="${labelW}" y="${y + 4}" width="${Math.max(1, x(r.median) - labelW).toFixed(1)}" height="${rowH - 12}" fill="${color}"/>`);
+  parts.push(
+    `<rect x="${labelW}" y="${y + 4}" width="${Math.max(1, x(r.median) - labelW).toFixed(1)}" height="${rowH - 12}" fill="${color}"/>`,
+  );
   for (const v of r.rates) parts.push(`<circle cx="${x(v).toFixed(1)}" cy="${y + rowH / 2 - 2}" r="2.5" fill="black" fill-opacity="0.6"/>`);
   const ratio = python > 0 ? ` (${(r.median / python).toFixed(1)}×)` : '';
-  parts.push(`<text x="${(x(Math.max(...r.rates, r.median)) + 8).toFixed(1)}" y="${y + 17}">${Math.round(r.median / 1000)}k${ratio}</text>`);
+  parts.push(
+    `<text x="${(x(Math.max(...r.rates, r.median)) + 8).toFixed(1)}" y="${y + 17}">${Math.round(r.median / 1000)}k${ratio}</text>`,
+  );
 });
-parts.push(`<text x="10" y="${H - 10}" font-size="11" fill="#555">× = ratio to the Python Logging Cookbook receiver. Source: npm run bench -- --save FILE</text>`, '</svg>');
+parts.push(
+  `<text x="10" y="${H - 10}" font-size="11" fill="#555">× = ratio to the Python Logging Cookbook receiver. Source: npm run bench -- --save FILE</text>`,
+  '</svg>',
+);
 writeFileSync(output, parts.join('\n') + '\n');
 process.stdout.write(`wrote ${output}\n`);

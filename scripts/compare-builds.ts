@@ -36,13 +36,20 @@ async function main(): Promise<void> {
   for (let round = 0; round < Number(values.repeat); round++) {
     for (const rev of revs) {
       process.env.BENCH_LOG_SERVER_DIST = buildDist(rev);
-      const r = await runLoadtest({ count: Number(values.count), duration, serverArgs: values['server-args'].split(' ').filter(Boolean), progress: false });
+      const r = await runLoadtest({
+        count: Number(values.count),
+        duration,
+        serverArgs: values['server-args'].split(' ').filter(Boolean),
+        progress: false,
+      });
       const rate = r.written.recordsPerSec ?? 0;
       const cpu = ((r.serverCpuSeconds ?? NaN) / r.sent.records) * 1e6;
       // The largest process: the bound is per process.
       const rss = Math.max(...(r.procs ?? []).filter((p) => p.role !== 'tooling').map((p) => p.peakRssKiB / 1024));
       runs.get(rev)!.push({ rate, cpu, rss, exact: r.final.exact });
-      process.stderr.write(`round ${round + 1} ${rev}: ${Math.round(rate)} records/s, ${r.procs?.map((p) => `${p.role} ${(p.peakRssKiB / 1024).toFixed(1)}`).join(', ')} MiB\n`);
+      process.stderr.write(
+        `round ${round + 1} ${rev}: ${Math.round(rate)} records/s, ${r.procs?.map((p) => `${p.role} ${(p.peakRssKiB / 1024).toFixed(1)}`).join(', ')} MiB\n`,
+      );
     }
   }
   const base = median(runs.get(revs[0])!.map((x) => x.rate));
@@ -52,7 +59,9 @@ async function main(): Promise<void> {
     const xs = runs.get(rev)!;
     const m = median(xs.map((x) => x.rate));
     const subject = execFileSync('git', ['log', '-1', '--format=%s', rev], { cwd: ROOT }).toString().trim().slice(0, 60);
-    console.log(`| \`${rev}\` ${subject} | ${Math.round(m).toLocaleString('en')} | ${xs.map((x) => Math.round(x.rate / 1000) + 'k').join(' ')} | ${median(xs.map((x) => x.cpu)).toFixed(1)} | ${xs.map((x) => x.rss.toFixed(1)).join(' ')} | ${xs.every((x) => x.exact) ? 'yes' : 'NO'} | ${(m / base).toFixed(2)} |`);
+    console.log(
+      `| \`${rev}\` ${subject} | ${Math.round(m).toLocaleString('en')} | ${xs.map((x) => Math.round(x.rate / 1000) + 'k').join(' ')} | ${median(xs.map((x) => x.cpu)).toFixed(1)} | ${xs.map((x) => x.rss.toFixed(1)).join(' ')} | ${xs.every((x) => x.exact) ? 'yes' : 'NO'} | ${(m / base).toFixed(2)} |`,
+    );
   }
 }
 

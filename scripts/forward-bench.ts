@@ -37,7 +37,9 @@ async function main(): Promise<void> {
   const count = Number(values.count);
   const dir = mkdtempSync(join(tmpdir(), 'forward-bench-'));
   const port = await freePort();
-  const nats = spawn('nats-server', ['-js', '-sd', join(dir, 'store'), '-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const nats = spawn('nats-server', ['-js', '-sd', join(dir, 'store'), '-a', '127.0.0.1', '-p', String(port)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let natsLog = '';
   nats.stderr.setEncoding('utf8').on('data', (s: string) => (natsLog += s));
   try {
@@ -70,7 +72,14 @@ async function main(): Promise<void> {
       }
     })();
     const t0 = performance.now();
-    const result = await runLoadtest({ count, connections: Number(values.connections), serverArgs, progress: true, timeoutSec: 300, stallSec: 10 });
+    const result = await runLoadtest({
+      count,
+      connections: Number(values.connections),
+      serverArgs,
+      progress: true,
+      timeoutSec: 300,
+      stallSec: 10,
+    });
     while (allAckedAt === null && performance.now() - t0 < 300_000 && acked < count) await new Promise((r) => setTimeout(r, 50));
     polling = false;
     await poll;

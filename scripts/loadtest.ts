@@ -22,7 +22,16 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { loadCorpus, writeTag, type Corpus } from './lib/corpus';
 import { FileTailer, GrowableF64, type TagStats } from './lib/tail';
-import { ProcMonitor, SERVER_KINDS, startServer, stopServer, type ProcPeak, type ServerKind, type StartedServer, type StopResult } from './lib/proc';
+import {
+  ProcMonitor,
+  SERVER_KINDS,
+  startServer,
+  stopServer,
+  type ProcPeak,
+  type ServerKind,
+  type StartedServer,
+  type StopResult,
+} from './lib/proc';
 import { fixed, int, MB, percentile } from './lib/stats';
 
 export interface LoadtestOptions {
@@ -176,9 +185,20 @@ export async function runLoadtest(opts: Partial<LoadtestOptions>): Promise<Loadt
     corpus: null,
     connections: o.pythonClients ?? o.connections,
     framesPerWrite: o.framesPerWrite ?? null,
-    requested: { count: o.duration !== undefined && o.rate === undefined ? null : o.count, durationSec: o.duration ?? null, rate: o.rate ?? null },
+    requested: {
+      count: o.duration !== undefined && o.rate === undefined ? null : o.count,
+      durationSec: o.duration ?? null,
+      rate: o.rate ?? null,
+    },
     sent: { records: 0, bytes: 0, seconds: NaN, recordsPerSec: NaN, mbPerSec: NaN },
-    written: { unit: o.server === 'raw-sink' ? 'bytes' : 'lines', expected: 0, complete: false, seconds: null, recordsPerSec: null, outMbPerSec: null },
+    written: {
+      unit: o.server === 'raw-sink' ? 'bytes' : 'lines',
+      expected: 0,
+      complete: false,
+      seconds: null,
+      recordsPerSec: null,
+      outMbPerSec: null,
+    },
     final: { lines: 0, bytes: 0, exact: false, reportedByServer: null },
     tags: null,
     latencyMs: null,
@@ -216,7 +236,9 @@ export async function runLoadtest(opts: Partial<LoadtestOptions>): Promise<Loadt
       corpus = loadCorpus(resolve(o.corpus));
       result.corpus = { path: corpus.path, frames: corpus.frames, meanFrameBytes: corpus.data.length / corpus.frames };
       if (tagged && corpus.tagged !== corpus.frames) {
-        throw new Error(`${corpus.path}: ${corpus.frames - corpus.tagged} frames lack the lt_tag placeholder; regenerate it with python3 scripts/make-corpus.py`);
+        throw new Error(
+          `${corpus.path}: ${corpus.frames - corpus.tagged} frames lack the lt_tag placeholder; regenerate it with python3 scripts/make-corpus.py`,
+        );
       }
     }
 
@@ -226,7 +248,14 @@ export async function runLoadtest(opts: Partial<LoadtestOptions>): Promise<Loadt
       tmpDir = mkdtempSync(join(tmpdir(), 'loadtest-'));
       target = join(tmpDir, o.server === 'raw-sink' ? 'target.bin' : 'target.jsonl');
       log(`starting ${label}`);
-      server = await startServer({ kind: o.server, host: o.host, target, args: o.serverArgs, env: o.serverEnv, startTimeoutMs: Math.min(30_000, deadline - performance.now()) });
+      server = await startServer({
+        kind: o.server,
+        host: o.host,
+        target,
+        args: o.serverArgs,
+        env: o.serverEnv,
+        startTimeoutMs: Math.min(30_000, deadline - performance.now()),
+      });
       port = server.port;
       monitor = new ProcMonitor(server.pid, 100);
       log(`${label} listening on ${o.host}:${port} (pid ${server.pid}), target ${target}`);
@@ -236,7 +265,9 @@ export async function runLoadtest(opts: Partial<LoadtestOptions>): Promise<Loadt
     result.target = target ?? null;
     if (target !== undefined) {
       tailer = await FileTailer.open(target, tagged);
-      tailer.followRotation = o.serverArgs.some((a) => a === '--max-size' || a === '--rotate' || a.startsWith('--max-size=') || a.startsWith('--rotate='));
+      tailer.followRotation = o.serverArgs.some(
+        (a) => a === '--max-size' || a === '--rotate' || a.startsWith('--max-size=') || a.startsWith('--rotate='),
+      );
       const t = tailer;
       poller = setInterval(() => void t.poll(), pollMs);
       if (latency) {
@@ -251,11 +282,24 @@ export async function runLoadtest(opts: Partial<LoadtestOptions>): Promise<Loadt
     }
 
     // ---- send ------------------------------------------------------------------------------------------------
-    sendTimes = tagged && !o.pythonClients ? new GrowableF64(o.rate !== undefined && o.duration !== undefined ? Math.ceil(o.rate * o.duration) + 16 : Math.min(o.count, 50_000_000)) : null;
-    const totalWanted = o.duration !== undefined && o.rate === undefined ? Infinity : o.rate !== undefined && o.duration !== undefined ? Math.round(o.rate * o.duration) : o.count;
+    sendTimes =
+      tagged && !o.pythonClients
+        ? new GrowableF64(
+            o.rate !== undefined && o.duration !== undefined ? Math.ceil(o.rate * o.duration) + 16 : Math.min(o.count, 50_000_000),
+          )
+        : null;
+    const totalWanted =
+      o.duration !== undefined && o.rate === undefined
+        ? Infinity
+        : o.rate !== undefined && o.duration !== undefined
+          ? Math.round(o.rate * o.duration)
+          : o.count;
     progressTimer = setInterval(() => {
       const el = (performance.now() - t0) / 1000;
-      if (Number.isFinite(el)) log(`${el.toFixed(1)} s: sent ${int(sentRecords)}, target ${int(tailer?.lines ?? 0)} lines / ${fixed((tailer?.bytes ?? 0) / MB)} MB`);
+      if (Number.isFinite(el))
+        log(
+          `${el.toFixed(1)} s: sent ${int(sentRecords)}, target ${int(tailer?.lines ?? 0)} lines / ${fixed((tailer?.bytes ?? 0) / MB)} MB`,
+        );
     }, 2000);
     progressTimer.unref();
 
@@ -267,7 +311,19 @@ export async function runLoadtest(opts: Partial<LoadtestOptions>): Promise<Loadt
       const finished: Promise<{ records: number; bytes: number; seconds: number; dropped: number } | null>[] = [];
       let base = 0;
       for (let i = 0; i < n; i++) {
-        const args = [script, '--host', o.host, '--port', String(port), '--count', String(per[i]), '--seed', String(i + 1), '--tag-base', String(base)];
+        const args = [
+          script,
+          '--host',
+          o.host,
+          '--port',
+          String(port),
+          '--count',
+          String(per[i]),
+          '--seed',
+          String(i + 1),
+          '--tag-base',
+          String(base),
+        ];
         if (tagged) args.push('--tag');
         base += per[i];
         const child = spawn('python3', args, { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -353,7 +409,9 @@ export async function runLoadtest(opts: Partial<LoadtestOptions>): Promise<Loadt
       t0 = performance.now();
       const endAt = o.duration !== undefined ? t0 + o.duration * 1000 : Infinity;
       if (o.rate === undefined) {
-        const per = sockets.map((_, i) => (totalWanted === Infinity ? Infinity : Math.floor(totalWanted / C) + (i < totalWanted % C ? 1 : 0)));
+        const per = sockets.map((_, i) =>
+          totalWanted === Infinity ? Infinity : Math.floor(totalWanted / C) + (i < totalWanted % C ? 1 : 0),
+        );
         await Promise.all(
           sockets.map(async (s, i) => {
             let left = per[i];
@@ -400,14 +458,23 @@ export async function runLoadtest(opts: Partial<LoadtestOptions>): Promise<Loadt
           tick();
         });
       }
-      await race(Promise.all(sockets.map((s) => new Promise<void>((res) => (s.writableFinished || s.destroyed ? res() : s.end(res))))), abort.signal);
+      await race(
+        Promise.all(sockets.map((s) => new Promise<void>((res) => (s.writableFinished || s.destroyed ? res() : s.end(res))))),
+        abort.signal,
+      );
       tSent = performance.now();
       for (const e of sendErrors) errors.push(`socket: ${e}`);
       expectedBytes = sentBytes - 3 * sentRecords;
       if (o.rate !== undefined) result.rateAchieved = sentRecords / ((tSent - t0) / 1000);
     }
     const sendSeconds = (tSent - t0) / 1000;
-    result.sent = { records: sentRecords, bytes: sentBytes, seconds: sendSeconds, recordsPerSec: sentRecords / sendSeconds, mbPerSec: sentBytes / MB / sendSeconds };
+    result.sent = {
+      records: sentRecords,
+      bytes: sentBytes,
+      seconds: sendSeconds,
+      recordsPerSec: sentRecords / sendSeconds,
+      mbPerSec: sentBytes / MB / sendSeconds,
+    };
     log(`sent ${int(sentRecords)} records in ${fixed(sendSeconds, 2)} s`);
 
     // ---- wait for the target ---------------------------------------------------------------------------------
@@ -421,7 +488,13 @@ export async function runLoadtest(opts: Partial<LoadtestOptions>): Promise<Loadt
         await t.poll();
         if (have() >= expected) {
           const secs = (t.lastGrowthAt - t0) / 1000;
-          result.written = { ...result.written, complete: true, seconds: secs, recordsPerSec: sentRecords / secs, outMbPerSec: t.bytes / MB / secs };
+          result.written = {
+            ...result.written,
+            complete: true,
+            seconds: secs,
+            recordsPerSec: sentRecords / secs,
+            outMbPerSec: t.bytes / MB / secs,
+          };
           break;
         }
         if (abort.signal.aborted) break;
@@ -439,7 +512,13 @@ export async function runLoadtest(opts: Partial<LoadtestOptions>): Promise<Loadt
     if (Number.isNaN(tSent) && !Number.isNaN(t0)) {
       // stopped while sending: what was handed to the sockets so far (the part still in their buffers is lost)
       const secs = (performance.now() - t0) / 1000;
-      result.sent = { records: sentRecords, bytes: sentBytes, seconds: secs, recordsPerSec: sentRecords / secs, mbPerSec: sentBytes / MB / secs };
+      result.sent = {
+        records: sentRecords,
+        bytes: sentBytes,
+        seconds: secs,
+        recordsPerSec: sentRecords / secs,
+        mbPerSec: sentBytes / MB / secs,
+      };
       result.written.expected = result.written.unit === 'bytes' ? sentBytes - 3 * sentRecords : sentRecords;
       errors.push(`sending did not finish: ${int(sentRecords)} records handed to sockets (the last ones may not have reached the server)`);
     }
@@ -492,7 +571,8 @@ export async function runLoadtest(opts: Partial<LoadtestOptions>): Promise<Loadt
         : `target has ${f.lines} lines for ${sent} records sent (${f.lines > sent ? '+' : ''}${f.lines - sent})`,
     );
   }
-  if (f.reportedByServer !== null && f.reportedByServer !== sent) errors.push(`server says it wrote ${f.reportedByServer} records; ${sent} were sent`);
+  if (f.reportedByServer !== null && f.reportedByServer !== sent)
+    errors.push(`server says it wrote ${f.reportedByServer} records; ${sent} were sent`);
   if (tagged && tailer !== null && tailer.firstSeen !== null) {
     const seen = tailer.firstSeen;
     let missing = 0;
@@ -557,11 +637,16 @@ function race<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 
 export function formatSummary(r: LoadtestResult): string {
   const out: string[] = [];
-  const what = r.mode === 'python-clients' ? `${r.connections} python SocketHandler clients` : `${r.connections} connections replaying ${r.corpus?.path} (${int(r.corpus?.frames)} frames, mean ${int(r.corpus?.meanFrameBytes)} B)`;
+  const what =
+    r.mode === 'python-clients'
+      ? `${r.connections} python SocketHandler clients`
+      : `${r.connections} connections replaying ${r.corpus?.path} (${int(r.corpus?.frames)} frames, mean ${int(r.corpus?.meanFrameBytes)} B)`;
   const fpw = r.framesPerWrite !== null ? `, ${r.framesPerWrite} frame${r.framesPerWrite === 1 ? '' : 's'} per write` : '';
   out.push(`${r.label}: ${what}${r.requested.rate !== null ? `, rate ${int(r.requested.rate)}/s` : ''}${fpw}`);
   const s = r.sent;
-  out.push(`  sent      ${int(s.records)} records, ${fixed(s.bytes / MB)} MB in ${fixed(s.seconds, 2)} s: ${int(s.recordsPerSec)} records/s, ${fixed(s.mbPerSec)} MB/s`);
+  out.push(
+    `  sent      ${int(s.records)} records, ${fixed(s.bytes / MB)} MB in ${fixed(s.seconds, 2)} s: ${int(s.recordsPerSec)} records/s, ${fixed(s.mbPerSec)} MB/s`,
+  );
   if (r.rateAchieved !== null) out.push(`  rate      achieved ${int(r.rateAchieved)} records/s of ${int(r.requested.rate)} requested`);
   const w = r.written;
   if (r.target !== null) {
@@ -571,21 +656,38 @@ export function formatSummary(r: LoadtestResult): string {
         : `  written   INCOMPLETE: the target never reached ${int(w.expected)} ${w.unit}`,
     );
     const f = r.final;
-    const count = w.unit === 'bytes' ? `${int(f.bytes)} bytes, expected ${int(w.expected)} (payload + \\n per record)` : `${int(f.lines)} lines for ${int(s.records)} records sent`;
-    out.push(`  exact     ${f.exact ? 'yes' : 'NO'}: ${count}${f.reportedByServer !== null ? `; server says it wrote ${int(f.reportedByServer)}` : ''}`);
+    const count =
+      w.unit === 'bytes'
+        ? `${int(f.bytes)} bytes, expected ${int(w.expected)} (payload + \\n per record)`
+        : `${int(f.lines)} lines for ${int(s.records)} records sent`;
+    out.push(
+      `  exact     ${f.exact ? 'yes' : 'NO'}: ${count}${f.reportedByServer !== null ? `; server says it wrote ${int(f.reportedByServer)}` : ''}`,
+    );
   }
-  if (r.tags) out.push(`  tags      ${int(r.tags.distinct)} distinct, ${r.tags.missing} missing, ${r.tags.duplicates} duplicated, ${r.tags.unpatched} unpatched`);
+  if (r.tags)
+    out.push(
+      `  tags      ${int(r.tags.distinct)} distinct, ${r.tags.missing} missing, ${r.tags.duplicates} duplicated, ${r.tags.unpatched} unpatched`,
+    );
   if (r.latencyMs) {
     const l = r.latencyMs;
-    out.push(`  latency   send→in file: p50 ${fixed(l.p50, 2)} ms, p90 ${fixed(l.p90, 2)} ms, p99 ${fixed(l.p99, 2)} ms, max ${fixed(l.max, 2)} ms (n=${int(l.n)})`);
+    out.push(
+      `  latency   send→in file: p50 ${fixed(l.p50, 2)} ms, p90 ${fixed(l.p90, 2)} ms, p99 ${fixed(l.p99, 2)} ms, max ${fixed(l.max, 2)} ms (n=${int(l.n)})`,
+    );
     out.push(`            worst per second of sending: ${l.bySecond.map(([, mx]) => fixed(mx, 0)).join(' ')} ms`);
   }
   if (r.procs && r.peakRssMiB) {
-    const each = r.procs.map((p) => `${p.role} ${p.pid} ${p.comm} ${fixed(p.peakRssKiB / 1024)} MiB, ${fixed(p.cpuSeconds, 2)} s CPU`).join('; ');
-    out.push(`  server    peak RSS ${fixed(r.peakRssMiB.server)} MiB (all processes ${fixed(r.peakRssMiB.total)} MiB), CPU ${fixed(r.serverCpuSeconds, 2)} s [${each}]`);
+    const each = r.procs
+      .map((p) => `${p.role} ${p.pid} ${p.comm} ${fixed(p.peakRssKiB / 1024)} MiB, ${fixed(p.cpuSeconds, 2)} s CPU`)
+      .join('; ');
+    out.push(
+      `  server    peak RSS ${fixed(r.peakRssMiB.server)} MiB (all processes ${fixed(r.peakRssMiB.total)} MiB), CPU ${fixed(r.serverCpuSeconds, 2)} s [${each}]`,
+    );
   }
   out.push(`  loadtest  used ${fixed(r.loadtestCpuSeconds, 2)} s CPU itself`);
-  if (r.stop) out.push(`  stop      SIGINT → exit in ${fixed(r.stop.seconds, 2)} s, code ${r.stop.code}${r.stop.killed ? ' (KILLED after timeout)' : ''}: ${r.stop.stopLine ?? '(no stop line)'}`);
+  if (r.stop)
+    out.push(
+      `  stop      SIGINT → exit in ${fixed(r.stop.seconds, 2)} s, code ${r.stop.code}${r.stop.killed ? ' (KILLED after timeout)' : ''}: ${r.stop.stopLine ?? '(no stop line)'}`,
+    );
   for (const e of r.errors) out.push(`  ! ${e}`);
   out.push(`  result    ${r.ok ? 'OK' : 'FAILED'}`);
   return out.join('\n');
@@ -670,7 +772,8 @@ async function main(argv: string[]): Promise<number> {
   const num = (name: string, v: string | undefined, min: number, integer = true): number | undefined => {
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) throw new Error(`--${name} must be ${integer ? 'an integer' : 'a number'} ≥ ${min}, not ${v}`);
+    if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n)))
+      throw new Error(`--${name} must be ${integer ? 'an integer' : 'a number'} ≥ ${min}, not ${v}`);
     return n;
   };
   let o: Partial<LoadtestOptions>;
@@ -698,7 +801,8 @@ async function main(argv: string[]): Promise<number> {
       keep: values.keep ?? false,
       progress: !values.quiet,
     };
-    if (o.framesPerWrite !== undefined && (o.rate !== undefined || o.pythonClients)) throw new Error('--frames-per-write applies to the as-fast-as-possible replay only');
+    if (o.framesPerWrite !== undefined && (o.rate !== undefined || o.pythonClients))
+      throw new Error('--frames-per-write applies to the as-fast-as-possible replay only');
     if (o.pythonClients && o.rate !== undefined) throw new Error('--rate does not apply to --python-clients');
     if (o.pythonClients && o.duration !== undefined) throw new Error('--duration does not apply to --python-clients (use --count)');
     if (o.pythonClients && o.latency) throw new Error('--latency needs replayed frames (not --python-clients); --verify works with both');

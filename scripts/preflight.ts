@@ -19,10 +19,13 @@ for (const [cmd, args, why] of [
 ] as const) {
   if (!has(cmd, [...args])) problems.push(`${cmd} is missing (needed for ${why})`);
 }
-if (!existsSync(join(ROOT, 'build', 'Release', 'transcode.node'))) problems.push('the C++ transcoder is not built (needs g++ and make; then `npm run install`)');
+if (!existsSync(join(ROOT, 'build', 'Release', 'transcode.node')))
+  problems.push('the C++ transcoder is not built (needs g++ and make; then `npm run install`)');
 if (process.getuid?.() !== 0) problems.push('not root: the disk-full tests mount a small tmpfs');
 
 if (problems.length > 0) {
-  process.stderr.write(`The test suite cannot run here:\n${problems.map((p) => `  - ${p}`).join('\n')}\nInstall what is missing with: bash scripts/install-test-deps.sh (then npm ci if the transcoder was not built)\n`);
+  process.stderr.write(
+    `The test suite cannot run here:\n${problems.map((p) => `  - ${p}`).join('\n')}\nInstall what is missing with: bash scripts/install-test-deps.sh (then npm ci if the transcoder was not built)\n`,
+  );
   process.exit(1);
 }

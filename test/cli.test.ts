@@ -8,7 +8,21 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
-import { MODES, PACKAGE_VERSION, assertBuilt, childPids, occupyPort, readLines, runCli, send, stackLines, startCli, tempDir, waitForLines, type Exit } from './helpers';
+import {
+  MODES,
+  PACKAGE_VERSION,
+  assertBuilt,
+  childPids,
+  occupyPort,
+  readLines,
+  runCli,
+  send,
+  stackLines,
+  startCli,
+  tempDir,
+  waitForLines,
+  type Exit,
+} from './helpers';
 
 assertBuilt();
 
@@ -224,7 +238,11 @@ for (const mode of MODES) {
       const exit = await server.stop('SIGTERM');
       assert.equal(exit.code, 0, exit.stderr);
       assert.equal(exit.signal, null);
-      assert.match(exit.stderr, new RegExp(`^log-server: stopped; wrote 25 records to ${target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'), exit.stderr);
+      assert.match(
+        exit.stderr,
+        new RegExp(`^log-server: stopped; wrote 25 records to ${target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'),
+        exit.stderr,
+      );
       assert.deepEqual(stackLines(exit.stderr), []);
       assert.equal((await readLines(target)).length, 25);
     });

@@ -108,7 +108,10 @@ test('consume --filter takes only the matching subjects; bad arguments exit 2', 
   await sleep(300);
   c.proc.kill('SIGINT');
   assert.equal(await within(c.exit, 10_000, 'the consumer to stop'), 0, c.stderr());
-  assert.deepEqual((await readLines(target)).map((l) => (JSON.parse(l) as { n: number }).n), [0, 3, 6, 9, 12, 15, 18, 21, 24, 27]);
+  assert.deepEqual(
+    (await readLines(target)).map((l) => (JSON.parse(l) as { n: number }).n),
+    [0, 3, 6, 9, 12, 15, 18, 21, 24, 27],
+  );
   assert.equal(lines.length, 10);
 
   const none = startConsume(t, []);

@@ -30,7 +30,8 @@ test('every fixture decodes to exactly the line Python expects', () => {
     } catch (err) {
       got = `THREW ${(err as Error).message}`;
     }
-    if (got !== c.line + '\n') failures.push(`${c.name} (protocol ${c.protocol}):\n  want ${c.line.slice(0, 400)}\n  got  ${got.slice(0, 400)}`);
+    if (got !== c.line + '\n')
+      failures.push(`${c.name} (protocol ${c.protocol}):\n  want ${c.line.slice(0, 400)}\n  got  ${got.slice(0, 400)}`);
   }
   assert.equal(failures.length, 0, `${failures.length} of ${cases.length} differ:\n${failures.slice(0, 15).join('\n')}`);
 });
@@ -51,7 +52,10 @@ test('every refused fixture is refused with its reason', () => {
 
 test('a pickle that names os.system runs nothing and is refused', () => {
   const evil = Buffer.from("cos\nsystem\n(S'touch /tmp/log-server-pwned'\ntR.", 'latin1');
-  assert.throws(() => formatEntry(decodePickle(evil), utc), (e: unknown) => e instanceof RefusedRecord && e.code === 'not-a-dict');
+  assert.throws(
+    () => formatEntry(decodePickle(evil), utc),
+    (e: unknown) => e instanceof RefusedRecord && e.code === 'not-a-dict',
+  );
   const inDict = Buffer.from("(dp0\nVcreated\np1\nF1.5\nsVx\ncos\nsystem\n(S'touch /tmp/log-server-pwned'\ntRs.", 'latin1');
   const line = formatEntry(decodePickle(inDict), utc);
   assert.match(line, /"x":\{"__class__":"os\.system","args":\["touch \/tmp\/log-server-pwned"\]\}/);

@@ -108,7 +108,10 @@ test('all three decoders agree on every fixture', () => {
 
 test('all three decoders agree on fuzzed frames', () => {
   const random = rng(Number(process.env.FUZZ_SEED ?? 20261125));
-  const seeds = cases.filter((c) => c.protocol >= 1).map((c) => Buffer.from(c.pickle, 'base64')).filter((b) => b.length < 20000);
+  const seeds = cases
+    .filter((c) => c.protocol >= 1)
+    .map((c) => Buffer.from(c.pickle, 'base64'))
+    .filter((b) => b.length < 20000);
   const tally: Tally = { frames: 0, fastTook: 0, transcoderTook: 0, nativeTook: 0 };
   for (let i = 0; i < Number(process.env.FUZZ_ROUNDS ?? 20000); i++) {
     const base = seeds[Math.floor(random() * seeds.length)];
@@ -147,7 +150,22 @@ function floatRecord(floats: number[]): Buffer {
 test('the C++ transcoder writes every float as the general path does (Python repr)', () => {
   const random = rng(Number(process.env.FUZZ_SEED ?? 20261125));
   const bits = new DataView(new ArrayBuffer(8));
-  const samples: number[] = [0, -0, NaN, Infinity, -Infinity, 1e16, 1e-4, 9999999999999998, 0.00009999999999999999, 5e-324, 1.7976931348623157e308, 1e22, 1e21, 123456789012345680000];
+  const samples: number[] = [
+    0,
+    -0,
+    NaN,
+    Infinity,
+    -Infinity,
+    1e16,
+    1e-4,
+    9999999999999998,
+    0.00009999999999999999,
+    5e-324,
+    1.7976931348623157e308,
+    1e22,
+    1e21,
+    123456789012345680000,
+  ];
   for (let i = 0; i < 30000; i++) {
     bits.setUint32(0, Math.floor(random() * 2 ** 32));
     bits.setUint32(4, Math.floor(random() * 2 ** 32));

@@ -7,7 +7,25 @@
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { MODES, ROOT, SEND, assertBuilt, connect, endSocket, frame, python, readLines, send, sleep, stackLines, startCli, tempDir, waitForLines, type Exit, type Mode } from './helpers';
+import {
+  MODES,
+  ROOT,
+  SEND,
+  assertBuilt,
+  connect,
+  endSocket,
+  frame,
+  python,
+  readLines,
+  send,
+  sleep,
+  stackLines,
+  startCli,
+  tempDir,
+  waitForLines,
+  type Exit,
+  type Mode,
+} from './helpers';
 
 assertBuilt();
 
@@ -38,8 +56,7 @@ async function assertPythonParses(file: string, count: number): Promise<void> {
 }
 
 /** A string with everything outside printable ASCII as \uXXXX, so that a difference in invisible characters shows. */
-const visible = (s: string) =>
-  JSON.stringify(s).replace(/[^\x20-\x7e]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+const visible = (s: string) => JSON.stringify(s).replace(/[^\x20-\x7e]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 
 /** Compares lines as strings, listing every difference (with where it starts) in the failure message. */
 function assertSameLines(got: string[], want: string[], what: string): void {
@@ -55,7 +72,9 @@ function assertSameLines(got: string[], want: string[], what: string): void {
     let at = 0;
     while (at < g.length && g[at] === w[at]) at++;
     const from = Math.max(0, at - 60);
-    diffs.push(`line ${i + 1} differs at char ${at}:\n    got  …${visible(g.slice(from, at + 80))}\n    want …${visible(w.slice(from, at + 80))}`);
+    diffs.push(
+      `line ${i + 1} differs at char ${at}:\n    got  …${visible(g.slice(from, at + 80))}\n    want …${visible(w.slice(from, at + 80))}`,
+    );
   }
   assert.equal(diffs.length, 0, `${what}: ${diffs.length} of ${want.length} lines differ (got ${got.length}):\n${diffs.join('\n')}`);
 }
@@ -74,9 +93,17 @@ function e2e(mode: Mode) {
     const exit = await server.stop('SIGINT');
     assertCleanStop(exit, 21);
     // The C++ transcoder is built for the tests (npm install); the start line says when it is not used.
-    assert.equal(/decoding with the TypeScript transcoder.*LOGSERVER_NATIVE=0 is set/.test(exit.stderr), mode.env?.LOGSERVER_NATIVE === '0', exit.stderr);
+    assert.equal(
+      /decoding with the TypeScript transcoder.*LOGSERVER_NATIVE=0 is set/.test(exit.stderr),
+      mode.env?.LOGSERVER_NATIVE === '0',
+      exit.stderr,
+    );
     // So do sockets: one reused read buffer, unless that is turned off.
-    assert.equal(/reading sockets into a new buffer per read .*LOGSERVER_READ_INTO=0 is set/.test(exit.stderr), mode.env?.LOGSERVER_READ_INTO === '0', exit.stderr);
+    assert.equal(
+      /reading sockets into a new buffer per read .*LOGSERVER_READ_INTO=0 is set/.test(exit.stderr),
+      mode.env?.LOGSERVER_READ_INTO === '0',
+      exit.stderr,
+    );
 
     const lines = await readLines(target);
     assert.equal(lines.length, 21, `want 21 lines, got ${lines.length}`);
@@ -113,9 +140,7 @@ function e2e(mode: Mode) {
     const server = await serve(t, target);
     const CLIENTS = 4;
     const N = 2000;
-    await Promise.all(
-      Array.from({ length: CLIENTS }, (_, k) => send(['burst', '127.0.0.1', String(server.port), String(k), String(N)])),
-    );
+    await Promise.all(Array.from({ length: CLIENTS }, (_, k) => send(['burst', '127.0.0.1', String(server.port), String(k), String(N)])));
     await waitForLines(target, CLIENTS * N, 60_000);
     const exit = await server.stop('SIGINT');
     assertCleanStop(exit, CLIENTS * N);
@@ -243,7 +268,11 @@ function e2e(mode: Mode) {
 
     const exit = await server.stop('SIGINT');
     assertCleanStop(exit, 4, true);
-    assert.match(exit.stderr, /stopped; wrote 4 records to .*; refused 2 \((?=.*bad-pickle 1)(?=.*not-a-dict 1)/m, `stderr:\n${exit.stderr}`);
+    assert.match(
+      exit.stderr,
+      /stopped; wrote 4 records to .*; refused 2 \((?=.*bad-pickle 1)(?=.*not-a-dict 1)/m,
+      `stderr:\n${exit.stderr}`,
+    );
     assert.deepEqual(await readLines(target), [good1.line, good2.line, good3.line, good1.line]);
   });
 
@@ -262,7 +291,7 @@ function e2e(mode: Mode) {
     assert.equal(got.length, 3, `want 3 lines, got ${got.length}`);
     const messages = got.map((l) => (JSON.parse(l) as { message: string }).message);
     assert.equal(messages[0], 'before the big record');
-    assert.equal([...messages[1]].length, SIZE, "code points in the big message");
+    assert.equal([...messages[1]].length, SIZE, 'code points in the big message');
     assert.equal(messages[2], 'after the big record');
     assertSameLines(got, want, 'big record vs reference_line.to_line');
     assertCleanStop(exit, 3);
@@ -273,7 +302,11 @@ function e2e(mode: Mode) {
 // per-read buffers (where its internals for reading into one buffer are missing; in multithreaded mode also
 // the primary's reads of the lines pipes).
 const FALLBACKS: Mode[] = [
-  { name: 'single-process, TypeScript transcoder and per-read buffers (LOGSERVER_NATIVE=0 LOGSERVER_READ_INTO=0)', multithreaded: false, env: { LOGSERVER_NATIVE: '0', LOGSERVER_READ_INTO: '0' } },
+  {
+    name: 'single-process, TypeScript transcoder and per-read buffers (LOGSERVER_NATIVE=0 LOGSERVER_READ_INTO=0)',
+    multithreaded: false,
+    env: { LOGSERVER_NATIVE: '0', LOGSERVER_READ_INTO: '0' },
+  },
   { name: 'multithreaded (2 workers), per-read buffers (LOGSERVER_READ_INTO=0)', multithreaded: true, env: { LOGSERVER_READ_INTO: '0' } },
 ];
 for (const mode of [...MODES, ...FALLBACKS]) describe(mode.name, () => e2e(mode));

@@ -28,11 +28,17 @@ test('3-node cluster, replicas 3: kill -9 of the stream leader mid-run, every re
     }
   }
 
-  const server = await startCli(t, { target: '', args: ['--forward', urls.join(','), '--forward-replicas', '3', '--drain-timeout', '20000'], startTimeoutMs: 30_000 });
+  const server = await startCli(t, {
+    target: '',
+    args: ['--forward', urls.join(','), '--forward-replicas', '3', '--drain-timeout', '20000'],
+    startTimeoutMs: 30_000,
+  });
   const tags = ['a', 'b', 'c'];
   const perClient = 2000;
   const total = tags.length * perClient;
-  const senders = Promise.all(tags.map((tag) => python([CLIENTS, 'numbered', '127.0.0.1', String(server.port), tag, String(perClient), '0', '0', 'none'])));
+  const senders = Promise.all(
+    tags.map((tag) => python([CLIENTS, 'numbered', '127.0.0.1', String(server.port), tag, String(perClient), '0', '0', 'none'])),
+  );
 
   await waitForStream(nc, 'LOGS', Math.floor(total / 3), 20_000);
   const info = await streamInfo(nc, 'LOGS');
@@ -48,7 +54,11 @@ test('3-node cluster, replicas 3: kill -9 of the stream leader mid-run, every re
   assert.match(exit.stderr, new RegExp(`forwarded ${total} records to stream LOGS`));
 
   assert.equal(await streamCount(nc, 'LOGS'), total);
-  const { missing, duplicated } = tally((await readStream(nc, 'LOGS')).map((m) => m.text), tags, perClient);
+  const { missing, duplicated } = tally(
+    (await readStream(nc, 'LOGS')).map((m) => m.text),
+    tags,
+    perClient,
+  );
   assert.deepEqual(missing, [], 'missing records');
   assert.deepEqual(duplicated, [], 'duplicated records');
 });

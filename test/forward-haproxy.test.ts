@@ -26,12 +26,16 @@ function haproxyConfig(frontPort: number, backPorts: number[]): string {
 test('two receivers behind HAProxy forward every record from several clients to one stream, once', async (t) => {
   const dir = await tempDir(t);
   const nats = await startNats(t, dir);
-  const receivers = await Promise.all(
-    [1, 2].map((n) => startCli(t, { target: join(dir, `r${n}.txt`), args: ['--forward', nats.url] })),
-  );
+  const receivers = await Promise.all([1, 2].map((n) => startCli(t, { target: join(dir, `r${n}.txt`), args: ['--forward', nats.url] })));
   const front = await freePort();
   const cfg = join(dir, 'haproxy.cfg');
-  writeFileSync(cfg, haproxyConfig(front, receivers.map((r) => r.port)));
+  writeFileSync(
+    cfg,
+    haproxyConfig(
+      front,
+      receivers.map((r) => r.port),
+    ),
+  );
   const haproxy = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
   let hlog = '';
   haproxy.stdout.setEncoding('utf8').on('data', (s: string) => (hlog += s));
@@ -72,7 +76,11 @@ test('two receivers behind HAProxy forward every record from several clients to 
   assert.ok(forwarded[0] > 0 && forwarded[1] > 0, `leastconn spread the clients over both receivers (${forwarded.join(' + ')})`);
 
   assert.equal(await streamCount(nc, 'LOGS'), total);
-  const { missing, duplicated } = tally((await readStream(nc, 'LOGS')).map((m) => m.text), tags, perClient);
+  const { missing, duplicated } = tally(
+    (await readStream(nc, 'LOGS')).map((m) => m.text),
+    tags,
+    perClient,
+  );
   assert.deepEqual(missing, []);
   assert.deepEqual(duplicated, []);
 });

@@ -43,10 +43,17 @@ test('kill -9 of the nats-server mid-run: the stream ends with every record exac
 
   assert.equal(await streamCount(nc, 'LOGS'), total);
   const messages = await readStream(nc, 'LOGS');
-  const { missing, duplicated } = tally(messages.map((m) => m.text), tags, perClient);
+  const { missing, duplicated } = tally(
+    messages.map((m) => m.text),
+    tags,
+    perClient,
+  );
   assert.deepEqual(missing, [], 'missing records');
   assert.deepEqual(duplicated, [], 'duplicated records');
-  assert.ok(messages.every((m) => m.subject.startsWith('logs.numbered.')), 'subject from the logger name');
+  assert.ok(
+    messages.every((m) => m.subject.startsWith('logs.numbered.')),
+    'subject from the logger name',
+  );
   assert.equal(new Set(messages.map((m) => m.msgId)).size, total, 'one message id per record');
 });
 
@@ -65,7 +72,10 @@ async function metric(port: number, name: string): Promise<number | undefined> {
 test('while JetStream is down the buffer stays bounded (inputs pause), then everything arrives; a stop reports what was never acknowledged; /healthz and /metrics show it', async (t) => {
   const dir = await tempDir(t);
   const nats = await startNats(t, dir);
-  const server = await startCli(t, { target: '', args: ['--forward', nats.url, '--max-buffer', String(1024 * 1024), '--drain-timeout', '1000', '--metrics-port', '0'] });
+  const server = await startCli(t, {
+    target: '',
+    args: ['--forward', nats.url, '--max-buffer', String(1024 * 1024), '--drain-timeout', '1000', '--metrics-port', '0'],
+  });
   const nc = await natsClient(t, nats.url);
   const metricsLine = await within(
     (async () => {
@@ -89,11 +99,15 @@ test('while JetStream is down the buffer stays bounded (inputs pause), then ever
   const perClient = 3000;
   const total = tags.length * perClient;
   let sent = false;
-  const senders = Promise.all(tags.map((tag) => python([CLIENTS, 'numbered', '127.0.0.1', String(server.port), tag, String(perClient), '4000', '0', 'none']))).then(() => (sent = true));
+  const senders = Promise.all(
+    tags.map((tag) => python([CLIENTS, 'numbered', '127.0.0.1', String(server.port), tag, String(perClient), '4000', '0', 'none'])),
+  ).then(() => (sent = true));
   const deadline = Date.now() + 20_000;
   while (!/past --max-buffer/.test(server.stderr()) && Date.now() < deadline) await sleep(50);
   await sleep(1500);
-  const held = [...server.stderr().matchAll(/(\d+) records \((\d+) bytes\) wait for stream LOGS, past --max-buffer/g)].map((m) => Number(m[2]));
+  const held = [...server.stderr().matchAll(/(\d+) records \((\d+) bytes\) wait for stream LOGS, past --max-buffer/g)].map((m) =>
+    Number(m[2]),
+  );
   assert.ok(held.length > 0, `the forwarder said it paused the inputs:\n${server.stderr()}`);
   // Past the mark by at most what one read brought in.
   assert.ok(Math.max(...held) < 2 * 1024 * 1024, `held ${Math.max(...held)} bytes`);
@@ -124,7 +138,11 @@ test('while JetStream is down the buffer stays bounded (inputs pause), then ever
   await nats.start();
   const after = await natsClient(t, nats.url);
   assert.equal(await waitForStream(after, 'LOGS', total, 10_000), total);
-  const { missing, duplicated } = tally((await readStream(after, 'LOGS')).map((m) => m.text), tags, perClient);
+  const { missing, duplicated } = tally(
+    (await readStream(after, 'LOGS')).map((m) => m.text),
+    tags,
+    perClient,
+  );
   assert.deepEqual(missing, []);
   assert.deepEqual(duplicated, []);
 });
@@ -133,7 +151,12 @@ test('multithreaded, with the file kept too: the file and the stream both get ev
   const dir = await tempDir(t);
   const nats = await startNats(t, dir);
   const target = join(dir, 'logs.txt');
-  const server = await startCli(t, { target, multithreaded: true, workers: 2, args: ['--forward', nats.url, '--forward-subject', 'app.{name}'] });
+  const server = await startCli(t, {
+    target,
+    multithreaded: true,
+    workers: 2,
+    args: ['--forward', nats.url, '--forward-subject', 'app.{name}'],
+  });
   assert.equal(server.writing, target);
   const tags = ['m1', 'm2'];
   const perClient = 1000;
@@ -145,12 +168,19 @@ test('multithreaded, with the file kept too: the file and the stream both get ev
   assert.equal(exit.code, 0, exit.stderr);
   assert.match(exit.stderr, new RegExp(`wrote ${total} records to .*; forwarded ${total} records to stream LOGS`));
   const messages = await readStream(nc, 'LOGS');
-  assert.deepEqual(tally(messages.map((m) => m.text), tags, perClient), { missing: [], duplicated: [] });
+  assert.deepEqual(
+    tally(
+      messages.map((m) => m.text),
+      tags,
+      perClient,
+    ),
+    { missing: [], duplicated: [] },
+  );
   assert.deepEqual(tally(await readLines(target), tags, perClient), { missing: [], duplicated: [] });
   assert.deepEqual([...new Set(messages.map((m) => m.subject))].sort(), ['app.numbered.m1', 'app.numbered.m2']);
 });
 
-test("an existing stream is used as it is; a record past its max_msg_size is reported and skipped, not retried forever", async (t) => {
+test('an existing stream is used as it is; a record past its max_msg_size is reported and skipped, not retried forever', async (t) => {
   const dir = await tempDir(t);
   const nats = await startNats(t, dir);
   const nc = await natsClient(t, nats.url);

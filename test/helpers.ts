@@ -265,7 +265,13 @@ export function serverArgs(o: ServeOptions): string[] {
  */
 export async function startCli(t: TestContext, o: ServeOptions): Promise<ServerHandle> {
   assertBuilt();
-  const child = new Child(spawn(process.execPath, [CLI, ...serverArgs(o)], { env: o.env ?? process.env, cwd: o.cwd ?? tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = new Child(
+    spawn(process.execPath, [CLI, ...serverArgs(o)], {
+      env: o.env ?? process.env,
+      cwd: o.cwd ?? tmpdir(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   const pid = child.proc.pid;
   if (pid === undefined) throw new Error('could not spawn the CLI');
   let workers: number[] = [];

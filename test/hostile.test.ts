@@ -12,7 +12,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { MODES, assertBuilt, endSocket, frame, sleep, tempDir, waitForLines, within, type Mode } from './helpers';
-import { assertTag, background, dial, client, launch, lineCount, numbered, readRecords, recordsSoFar, troubleLines, waitFor, writtenOf, type Server } from './reliability-helpers';
+import {
+  assertTag,
+  background,
+  dial,
+  client,
+  launch,
+  lineCount,
+  numbered,
+  readRecords,
+  recordsSoFar,
+  troubleLines,
+  waitFor,
+  writtenOf,
+  type Server,
+} from './reliability-helpers';
 
 assertBuilt();
 
@@ -80,7 +94,11 @@ function hostile(mode: Mode) {
     const took = Date.now() - sentAt;
     assert.ok(took < 2000, `closed ${took} ms after the prefix, not at once`);
     const named = new RegExp(`127\\.0\\.0\\.1:${badPort}\\b.*\\b5000\\b`);
-    await waitFor(() => named.test(server.stderr()), 5000, () => `a stderr line naming 127.0.0.1:${badPort} and 5000:\n${server.stderr()}`);
+    await waitFor(
+      () => named.test(server.stderr()),
+      5000,
+      () => `a stderr line naming 127.0.0.1:${badPort} and 5000:\n${server.stderr()}`,
+    );
 
     // The other connection was not touched, and new ones are served.
     assert.equal(goodState.isClosed, false, 'the good connection was closed too');
@@ -107,7 +125,11 @@ function hostile(mode: Mode) {
     await sleep(100); // its own TCP segment, its own read
     bad.write(prefix.subarray(2));
     await within(badState.closed, 5000, 'the server to close the connection that announced 1 MiB');
-    await waitFor(async () => (await lineCount(rejects)) >= 1, 5000, () => `a line in ${rejects}`);
+    await waitFor(
+      async () => (await lineCount(rejects)) >= 1,
+      5000,
+      () => `a line in ${rejects}`,
+    );
     await sleep(300);
     const other = await dial(t, server.port);
     await endSocket(other, frame(b64(GOOD.pickle)));
@@ -137,7 +159,9 @@ function hostile(mode: Mode) {
     await waitForLines(target, 2000, 10_000);
     const after = await server.memoryKb();
     const mb = (kb: number) => (kb / 1024).toFixed(1);
-    t.diagnostic(`RSS ${mb(base.rss)} → ${mb(held.rss)} → ${mb(after.rss)} MB; VmSize ${mb(base.size)} → ${mb(held.size)} → ${mb(after.size)} MB`);
+    t.diagnostic(
+      `RSS ${mb(base.rss)} → ${mb(held.rss)} → ${mb(after.rss)} MB; VmSize ${mb(base.size)} → ${mb(held.size)} → ${mb(after.size)} MB`,
+    );
     assert.equal(server.exited, false);
     assert.equal(liarState.isClosed, false, 'the server closed a connection whose prefix is within --max-frame');
     assert.ok(held.rss - base.rss < 4 * 1024, `RSS grew by ${mb(held.rss - base.rss)} MB after a 4 GiB prefix + 10 bytes`);
@@ -251,7 +275,9 @@ function hostile(mode: Mode) {
     const m = /^log-server: stopped; wrote 2 records to .*; refused (\d+) \((.*)\)$/m.exec(stderr);
     assert.ok(m, `summary line:\n${stderr}`);
     assert.equal(Number(m[1]), CODES.length, m[0]);
-    const counts = Object.fromEntries(m[2].split(', ').map((kv) => [kv.slice(0, kv.lastIndexOf(' ')), Number(kv.slice(kv.lastIndexOf(' ') + 1))]));
+    const counts = Object.fromEntries(
+      m[2].split(', ').map((kv) => [kv.slice(0, kv.lastIndexOf(' ')), Number(kv.slice(kv.lastIndexOf(' ') + 1))]),
+    );
     assert.deepEqual(counts, Object.fromEntries(CODES.map((c) => [c, 1])), m[0]);
     assert.equal(await lineCount(target), 2);
   });
@@ -261,11 +287,16 @@ function hostile(mode: Mode) {
     const missing = () =>
       CODES.filter((code) => {
         const re = new RegExp(`127\\.0\\.0\\.1:${ports[code]}\\b.*${escapeRe(code)}|${escapeRe(code)}.*127\\.0\\.0\\.1:${ports[code]}\\b`);
-        return !server.stderr().split('\n').some((l) => re.test(l));
+        return !server
+          .stderr()
+          .split('\n')
+          .some((l) => re.test(l));
       });
-    await waitFor(() => missing().length === 0, 5000, () => `a stderr line naming each of ${missing().join(', ')} with its client; stderr:\n${server.stderr()}`).catch(
-      (err: Error) => assert.fail(err.message),
-    );
+    await waitFor(
+      () => missing().length === 0,
+      5000,
+      () => `a stderr line naming each of ${missing().join(', ')} with its client; stderr:\n${server.stderr()}`,
+    ).catch((err: Error) => assert.fail(err.message));
     await stopClean(server, 2);
   });
 
@@ -282,17 +313,28 @@ function hostile(mode: Mode) {
     }
     socket.write(frame(b64(GOOD.pickle)));
     await waitForLines(target, 1, 10_000);
-    const refusalLines = () => server.stderr().split('\n').filter((l) => /bad-pickle|refused a frame/.test(l));
+    const refusalLines = () =>
+      server
+        .stderr()
+        .split('\n')
+        .filter((l) => /bad-pickle|refused a frame/.test(l));
     // Every refusal is accounted for: printed lines plus the held-back counts.
     const accounted = () =>
       refusalLines().reduce((n, l) => {
         const m = /and (\d+) more bad-pickle/.exec(l);
         return n + (m ? Number(m[1]) : 1);
       }, 0);
-    await waitFor(() => accounted() >= N, 6000, () => `${N} bad-pickle refusals accounted for on stderr (have ${accounted()}):\n${refusalLines().join('\n')}`);
+    await waitFor(
+      () => accounted() >= N,
+      6000,
+      () => `${N} bad-pickle refusals accounted for on stderr (have ${accounted()}):\n${refusalLines().join('\n')}`,
+    );
     assert.equal(accounted(), N, refusalLines().join('\n'));
     assert.ok(refusalLines().length <= 3, `${refusalLines().length} lines about bad-pickle:\n${refusalLines().join('\n')}`);
-    assert.ok(refusalLines().some((l) => /and \d+ more bad-pickle/.test(l)), refusalLines().join('\n'));
+    assert.ok(
+      refusalLines().some((l) => /and \d+ more bad-pickle/.test(l)),
+      refusalLines().join('\n'),
+    );
     await endSocket(socket);
     const stderr = await stopClean(server, 1);
     assert.match(stderr, new RegExp(`refused ${N} \\(bad-pickle ${N}\\)`), stderr);
@@ -376,8 +418,16 @@ function hostile(mode: Mode) {
     assert.ok(took < 5000, `the normal client's 1000 records took ${took} ms to land`);
     assert.ok(at < slowFrame.length, 'the slow client had already finished: it did not overlap');
     // The slow client's frame lands too, once complete.
-    await waitFor(() => at >= slowFrame.length, 10_000, () => 'the slow client to send its last byte');
-    await waitFor(async () => (await recordsSoFar(target)).some((r) => r.message === (JSON.parse(GOOD2.line) as { message: string }).message), 5000, () => 'the slow frame');
+    await waitFor(
+      () => at >= slowFrame.length,
+      10_000,
+      () => 'the slow client to send its last byte',
+    );
+    await waitFor(
+      async () => (await recordsSoFar(target)).some((r) => r.message === (JSON.parse(GOOD2.line) as { message: string }).message),
+      5000,
+      () => 'the slow frame',
+    );
     clearInterval(drip);
     assert.equal(idleStates.filter((s) => s.isClosed).length, 0, 'idle connections were closed');
     assertTag(await readRecords(target), 'normal', 1000);

@@ -63,9 +63,22 @@ describe('HTTPHandler text back to values', () => {
 
   test('the line: numeric fields as numbers, None fields as null, extras and args as text, `message` when sent', () => {
     const form = new URLSearchParams({
-      name: 'app', msg: 'item %d', args: '(42,)', levelname: 'INFO', levelno: '20', exc_info: 'None', stack_info: 'None',
-      lineno: 'None', thread: 'None', threadName: 'None', created: '1700000000.5', msecs: '500.0', process: '7160',
-      user_id: '1234', note: 'None', message: 'item 42',
+      name: 'app',
+      msg: 'item %d',
+      args: '(42,)',
+      levelname: 'INFO',
+      levelno: '20',
+      exc_info: 'None',
+      stack_info: 'None',
+      lineno: 'None',
+      thread: 'None',
+      threadName: 'None',
+      created: '1700000000.5',
+      msecs: '500.0',
+      process: '7160',
+      user_id: '1234',
+      note: 'None',
+      message: 'item 42',
     }).toString();
     assert.equal(
       formLine(form),
@@ -132,7 +145,12 @@ describe('UDP input', () => {
     const sink = new TestSink();
     const rejected: RejectedFrame[] = [];
     const lineBytes = Buffer.byteLength(GOOD.line) + 1;
-    const input = await DatagramInput.bind('127.0.0.1', 0, 'IPv4', udpOptions(sink, { maxBuffer: 3 * lineBytes, onReject: (r) => rejected.push(r) }));
+    const input = await DatagramInput.bind(
+      '127.0.0.1',
+      0,
+      'IPv4',
+      udpOptions(sink, { maxBuffer: 3 * lineBytes, onReject: (r) => rejected.push(r) }),
+    );
     t.after(() => input.close(0, 0));
     const datagram = frame(b64(GOOD.pickle));
     sink.full = true;
@@ -168,14 +186,22 @@ h.close()`;
     assert.equal(input.stats.received, 0);
     await within(input.close(), 5000, 'close');
     assert.equal(input.stats.received, 300);
-    assert.deepEqual(sink.lines.map((l) => (JSON.parse(l) as { message: string }).message), Array.from({ length: 300 }, (_, i) => `queued ${i}`));
+    assert.deepEqual(
+      sink.lines.map((l) => (JSON.parse(l) as { message: string }).message),
+      Array.from({ length: 300 }, (_, i) => `queued ${i}`),
+    );
   });
 
   test('the address hook: a datagram from an address it refuses is counted and reported, not written', async (t) => {
     const sink = new TestSink();
     const asked: (string | undefined)[] = [];
     const rejected: RejectedFrame[] = [];
-    const input = await DatagramInput.bind('127.0.0.1', 0, 'IPv4', udpOptions(sink, { admit: (a) => (asked.push(a), false), onReject: (r) => rejected.push(r) }));
+    const input = await DatagramInput.bind(
+      '127.0.0.1',
+      0,
+      'IPv4',
+      udpOptions(sink, { admit: (a) => (asked.push(a), false), onReject: (r) => rejected.push(r) }),
+    );
     t.after(() => input.close(0, 0));
     await sendDatagrams(input.address.port, [frame(b64(GOOD.pickle))]);
     await until(() => input.stats.refused === 1, 'the refusal');
@@ -222,7 +248,14 @@ function httpOptions(sink: EntrySink, more: Partial<HttpInputOptions> = {}): Htt
 function post(port: number, body: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port, method: 'POST', path: '/log', agent: false, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } },
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/log',
+        agent: false,
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      },
       (res) => res.resume().on('end', () => resolve(res.statusCode ?? 0)),
     );
     req.on('error', reject);
@@ -246,7 +279,10 @@ describe('HTTP input', () => {
     assert.deepEqual(await within(Promise.all([first, second]), 5000, 'the answers'), [200, 200]);
     sink.full = false;
     assert.equal(await post(input.address.port, 'created=3&msg=third'), 200);
-    assert.deepEqual(sink.lines.map((l) => (JSON.parse(l) as { msg: string }).msg), ['first', 'second', 'third']);
+    assert.deepEqual(
+      sink.lines.map((l) => (JSON.parse(l) as { msg: string }).msg),
+      ['first', 'second', 'third'],
+    );
   });
 
   test('the address hook: 403, counted and not written', async (t) => {

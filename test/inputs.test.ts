@@ -9,7 +9,26 @@ import * as dgram from 'node:dgram';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { join } from 'node:path';
-import { MODES, PYTHON_DIR, assertBuilt, connect, endSocket, frame, python, readLines, runCli, sleep, stackLines, startCli, tempDir, waitForLines, within, type Exit, type Mode, type ServerHandle } from './helpers';
+import {
+  MODES,
+  PYTHON_DIR,
+  assertBuilt,
+  connect,
+  endSocket,
+  frame,
+  python,
+  readLines,
+  runCli,
+  sleep,
+  stackLines,
+  startCli,
+  tempDir,
+  waitForLines,
+  within,
+  type Exit,
+  type Mode,
+  type ServerHandle,
+} from './helpers';
 import { b64, goodCase, refusedCase } from './fixtures';
 
 assertBuilt();
@@ -69,7 +88,12 @@ interface Answer {
 }
 
 /** One HTTP request (bounded); `rawPath` is sent as is. */
-function request(port: number, method: string, rawPath: string, o: { body?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
+function request(
+  port: number,
+  method: string,
+  rawPath: string,
+  o: { body?: string; headers?: Record<string, string> } = {},
+): Promise<Answer> {
   return within(
     new Promise((resolve, reject) => {
       const req = http.request({ host: '127.0.0.1', port, method, path: rawPath, headers: o.headers, agent: false }, (res) => {
@@ -116,7 +140,10 @@ function inputs(mode: Mode) {
     const exit = await server.stop('SIGTERM');
     const lines = await readLines(target);
     const seqs = lines.map((l) => (JSON.parse(l) as { seq: number }).seq);
-    assert.deepEqual(seqs, Array.from({ length: 1000 }, (_, i) => i));
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: 1000 }, (_, i) => i),
+    );
     assertStopped(exit, 1000);
   });
 
@@ -216,7 +243,8 @@ function inputs(mode: Mode) {
     const { httpPort, line } = await alsoListening(server);
     assert.match(line, /http:\/\/127\.0\.0\.1:\d+\/in\/log \(Basic auth\)/);
     const host = `127.0.0.1:${httpPort}`;
-    const send = async (method: string, ...auth: string[]) => JSON.parse((await python([OTHER, 'http', host, '/in/log', method, '3', '-', ...auth])).stdout);
+    const send = async (method: string, ...auth: string[]) =>
+      JSON.parse((await python([OTHER, 'http', host, '/in/log', method, '3', '-', ...auth])).stdout);
     assert.deepEqual(await send('POST', '--auth', 'app:s3cret: with colon'), { 200: 3 });
     assert.deepEqual(await send('GET', '--auth', 'app:s3cret: with colon'), { 200: 3 });
     assert.deepEqual(await send('POST'), { 401: 3 });
@@ -239,7 +267,12 @@ describe('--allow', () => {
     test(`${mode.name}: applies to UDP datagrams and HTTP requests; /metrics counts them as inputs udp and http`, async (t) => {
       const dir = await tempDir(t);
       const target = join(dir, 'logs.jsonl');
-      const server = await startCli(t, { target, multithreaded: mode.multithreaded, workers: 2, args: ['--allow', '127.0.0.2', '--http-port', '0', '--metrics-port', '0'] });
+      const server = await startCli(t, {
+        target,
+        multithreaded: mode.multithreaded,
+        workers: 2,
+        args: ['--allow', '127.0.0.2', '--http-port', '0', '--metrics-port', '0'],
+      });
       const { httpPort } = await alsoListening(server);
       const datagram = frame(b64(GOOD.pickle));
       await sendDatagrams(server.port, [datagram]); // from 127.0.0.1
@@ -276,8 +309,16 @@ describe('HTTP requests that are not records', () => {
     const rejects = join(dir, 'rejects.jsonl');
     const server = await startCli(t, { target, args: ['--http-port', '0', '--max-frame', '4096', '--rejects', rejects] });
     const port = (await alsoListening(server)).httpPort!;
-    const record = form({ name: 'raw', msg: 'by hand', levelname: 'INFO', created: '1700000000.25', lineno: '7', thread: '18446744073709551617' });
-    const post = (body: string, type = 'application/x-www-form-urlencoded') => request(port, 'POST', '/log', { body, headers: { 'Content-Type': type } });
+    const record = form({
+      name: 'raw',
+      msg: 'by hand',
+      levelname: 'INFO',
+      created: '1700000000.25',
+      lineno: '7',
+      thread: '18446744073709551617',
+    });
+    const post = (body: string, type = 'application/x-www-form-urlencoded') =>
+      request(port, 'POST', '/log', { body, headers: { 'Content-Type': type } });
     const cases: [Promise<Answer>, number, string][] = [
       [request(port, 'GET', `/other?${record}`), 404, 'not-found'],
       [request(port, 'PUT', '/log', { body: record }), 405, 'bad-method'],
@@ -297,7 +338,9 @@ describe('HTTP requests that are not records', () => {
     assert.equal((await request(port, 'GET', `/log?${record}`)).status, 200);
     // A client that goes away in the middle of its body.
     const cut = await connect(t, port);
-    cut.write(`POST /log HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ncreated=1&msg=cu`);
+    cut.write(
+      `POST /log HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ncreated=1&msg=cu`,
+    );
     await sleep(100);
     await endSocket(cut);
     const cutInHeaders = await connect(t, port);
@@ -314,9 +357,15 @@ describe('HTTP requests that are not records', () => {
       '{"message":"by hand","levelname":"INFO","created":1700000000.25,"created_human":"2023-11-14 22:13:20.250","name":"raw","msg":"by hand","lineno":7,"thread":18446744073709551617}',
     );
     assertStopped(exit, 2);
-    assert.match(exit.stderr, /^log-server: refused a request from 127\.0\.0\.1:\d+ \(not-found\): GET \/other: records are taken at \/log only$/m);
+    assert.match(
+      exit.stderr,
+      /^log-server: refused a request from 127\.0\.0\.1:\d+ \(not-found\): GET \/other: records are taken at \/log only$/m,
+    );
     const kept = (await readLines(rejects)).map((l) => JSON.parse(l) as Record<string, unknown>);
-    assert.deepEqual(kept.map((k) => [k.input, k.reason]).sort(), [...cases.map(([, , reason]) => ['http', reason]), ['http', 'truncated-frame'], ['http', 'truncated-frame']].sort());
+    assert.deepEqual(
+      kept.map((k) => [k.input, k.reason]).sort(),
+      [...cases.map(([, , reason]) => ['http', reason]), ['http', 'truncated-frame'], ['http', 'truncated-frame']].sort(),
+    );
     const truncated = kept.find((k) => k.reason === 'truncated-frame' && k.frame !== undefined);
     assert.equal(truncated?.length, 100);
     assert.equal(Buffer.from(String(truncated?.frame), 'base64').toString(), 'created=1&msg=cu');
@@ -346,7 +395,9 @@ describe('switching inputs off and on', () => {
       const udp = dgram.createSocket('udp4');
       await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
       const tcp = net.createServer();
-      const free = await new Promise<boolean>((r) => tcp.once('error', () => r(false)).listen(udp.address().port, '127.0.0.1', () => r(true)));
+      const free = await new Promise<boolean>((r) =>
+        tcp.once('error', () => r(false)).listen(udp.address().port, '127.0.0.1', () => r(true)),
+      );
       if (free) {
         await new Promise<void>((r) => tcp.close(() => r()));
         return udp;
@@ -382,7 +433,10 @@ describe('switching inputs off and on', () => {
       [['--http-port', '0', '--http-path', 'log'], /http-path must start with \//],
       [['--http-port', '0', '--http-auth', 'nocolon'], /http-auth must be user:password/],
     ] as const) {
-      const server = startCli(t, { target: join(dir, 'x.jsonl'), rawArgs: ['--host', '127.0.0.1', '--target', join(dir, 'x.jsonl'), ...args] });
+      const server = startCli(t, {
+        target: join(dir, 'x.jsonl'),
+        rawArgs: ['--host', '127.0.0.1', '--target', join(dir, 'x.jsonl'), ...args],
+      });
       await assert.rejects(server, (err: Error) => {
         assert.match(err.message, message);
         return true;

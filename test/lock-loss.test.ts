@@ -38,7 +38,11 @@ for (const mode of MODES) {
         assert.match(err.message, /^lost the lock on .*logs\.jsonl \(removed by the test\) while starting$/);
         return true;
       });
-      assert.deepEqual(reporter.lines.filter((l) => /listening on|lost the lock/.test(l)), [], reporter.lines.join('\n'));
+      assert.deepEqual(
+        reporter.lines.filter((l) => /listening on|lost the lock/.test(l)),
+        [],
+        reporter.lines.join('\n'),
+      );
     });
 
     test('while starting, after the workers are up: the same, and nothing keeps listening', { timeout: 30_000 }, async (t) => {

@@ -147,7 +147,10 @@ export async function waitForStream(nc: NatsConnection, stream: string, n: numbe
 
 /** Every message of `stream`, in stream order: subject, sequence and text. Read again from the start if a
  * read fails (a cluster node just killed may time a request out); fails after 30 s. */
-export async function readStream(nc: NatsConnection, stream: string): Promise<{ subject: string; seq: number; text: string; msgId: string }[]> {
+export async function readStream(
+  nc: NatsConnection,
+  stream: string,
+): Promise<{ subject: string; seq: number; text: string; msgId: string }[]> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
@@ -159,7 +162,10 @@ export async function readStream(nc: NatsConnection, stream: string): Promise<{ 
   }
 }
 
-async function readStreamOnce(nc: NatsConnection, stream: string): Promise<{ subject: string; seq: number; text: string; msgId: string }[]> {
+async function readStreamOnce(
+  nc: NatsConnection,
+  stream: string,
+): Promise<{ subject: string; seq: number; text: string; msgId: string }[]> {
   const info = await (await jetstreamManager(nc, { timeout: 5000 })).streams.info(stream);
   const total = info.state.messages;
   const out: { subject: string; seq: number; text: string; msgId: string }[] = [];

@@ -11,7 +11,23 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { MODES, PYTHON_DIR, connect, occupyPort, within, python, readLines, run, runCli, sleep, smallFs, startCli, tempDir, waitForLines, type ServerHandle } from './helpers';
+import {
+  MODES,
+  PYTHON_DIR,
+  connect,
+  occupyPort,
+  within,
+  python,
+  readLines,
+  run,
+  runCli,
+  sleep,
+  smallFs,
+  startCli,
+  tempDir,
+  waitForLines,
+  type ServerHandle,
+} from './helpers';
 import { background, waitFor } from './reliability-helpers';
 import { startServer } from '../src/server/start';
 import type { Reporter } from '../src/core/report';
@@ -20,7 +36,11 @@ const CLIENTS = join(PYTHON_DIR, 'operate_clients.py');
 
 /** The metrics port from the server's "metrics on" line, which follows the "listening" line. */
 async function metricsPortOf(s: ServerHandle): Promise<number> {
-  const m = await waitFor(() => /metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(s.stderr()), 10_000, () => `no "metrics on" line:\n${s.stderr()}`);
+  const m = await waitFor(
+    () => /metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(s.stderr()),
+    10_000,
+    () => `no "metrics on" line:\n${s.stderr()}`,
+  );
   return Number(m[1]);
 }
 
@@ -60,11 +80,19 @@ test('multithreaded: the stop summary counts what workers killed with kill -9 ha
   // Two connections, one per worker (each goes to the worker with the fewest), each with a refused frame (a list).
   const sockets = [await connect(t, server.port), await connect(t, server.port)];
   for (const s of sockets) s.write(Buffer.from('\x00\x00\x00\x02].', 'latin1'));
-  await waitFor(() => /not-a-dict/.test(server.stderr()), 5000, () => `the refusals reported:\n${server.stderr()}`);
+  await waitFor(
+    () => /not-a-dict/.test(server.stderr()),
+    5000,
+    () => `the refusals reported:\n${server.stderr()}`,
+  );
   await sleep(600); // the workers report their counters every 0.25 s
   for (const w of server.workers) process.kill(w, 'SIGKILL');
   // The second death may be folded into "... and 1 more worker-exit" (reports are rate-limited per kind).
-  await waitFor(() => /died \(SIGKILL\)[\s\S]*(died \(SIGKILL\)|1 more worker-exit)/.test(server.stderr()), 5000, () => `both workers reported dead:\n${server.stderr()}`);
+  await waitFor(
+    () => /died \(SIGKILL\)[\s\S]*(died \(SIGKILL\)|1 more worker-exit)/.test(server.stderr()),
+    5000,
+    () => `both workers reported dead:\n${server.stderr()}`,
+  );
   const exit = await server.stop('SIGINT');
   assert.equal(exit.code, 0, exit.stderr);
   assert.match(exit.stderr, /^log-server: stopped; wrote 0 records to .+; refused 2 \(not-a-dict 2\)$/m);
@@ -79,7 +107,9 @@ for (const mode of MODES) {
       const mport = await metricsPortOf(server);
       const N = 6000;
       // Two clients at once, 6000 records each, while /metrics is scraped.
-      const senders = ['a', 'b'].map((tag) => background(t, ['from', '127.0.0.1', '127.0.0.1', String(server.port), tag, String(N)], CLIENTS));
+      const senders = ['a', 'b'].map((tag) =>
+        background(t, ['from', '127.0.0.1', '127.0.0.1', String(server.port), tag, String(N)], CLIENTS),
+      );
       let last = 0;
       let scrapes = 0;
       while (senders.some((s) => !s.exited)) {
@@ -99,18 +129,25 @@ for (const mode of MODES) {
       }
       await waitForLines(target, 2 * N);
       // A refused frame (a pickle of a list) counts as received and refused.
-      const r = await run('python3', ['-c', `import socket; s=socket.create_connection(("127.0.0.1", ${server.port})); s.sendall(b"\\x00\\x00\\x00\\x02]."); s.close()`]);
+      const r = await run('python3', [
+        '-c',
+        `import socket; s=socket.create_connection(("127.0.0.1", ${server.port})); s.sendall(b"\\x00\\x00\\x00\\x02]."); s.close()`,
+      ]);
       assert.equal(r.code, 0, r.stderr);
       bytes += 6;
       // Worker counters reach the primary within 0.25 s, each worker's on its own schedule: wait for the last.
-      const m = await waitFor(async () => {
-        const m = await scrape(mport);
-        return m.get('log_server_records_refused_total{input="tcp",reason="not-a-dict"}') === 1 &&
-          m.get('log_server_connections_total{input="tcp"}') === 3 &&
-          m.get('log_server_records_received_total{input="tcp"}') === 2 * N + 1
-          ? m
-          : null;
-      }, 10_000, () => `the refused frame, 3 connections and ${2 * N + 1} records received in /metrics`);
+      const m = await waitFor(
+        async () => {
+          const m = await scrape(mport);
+          return m.get('log_server_records_refused_total{input="tcp",reason="not-a-dict"}') === 1 &&
+            m.get('log_server_connections_total{input="tcp"}') === 3 &&
+            m.get('log_server_records_received_total{input="tcp"}') === 2 * N + 1
+            ? m
+            : null;
+        },
+        10_000,
+        () => `the refused frame, 3 connections and ${2 * N + 1} records received in /metrics`,
+      );
       t.diagnostic(`${scrapes} scrapes while sending`);
       assert.ok(scrapes >= 2, 'the clients finished before a scrape: nothing was scraped while records flowed');
       assert.equal(m.get('log_server_records_received_total{input="tcp"}'), 2 * N + 1);
@@ -129,10 +166,14 @@ for (const mode of MODES) {
       if (mode.multithreaded) {
         // A worker killed: it is replaced and counted, and what it had counted stays in the totals.
         process.kill(server.workers[0], 'SIGKILL');
-        const after = await waitFor(async () => {
-          const m = await scrape(mport);
-          return m.get('log_server_worker_restarts_total') === 1 ? m : null;
-        }, 10_000, () => 'worker_restarts_total 1');
+        const after = await waitFor(
+          async () => {
+            const m = await scrape(mport);
+            return m.get('log_server_worker_restarts_total') === 1 ? m : null;
+          },
+          10_000,
+          () => 'worker_restarts_total 1',
+        );
         assert.equal(after.get('log_server_records_received_total{input="tcp"}'), 2 * N + 1);
         assert.equal(after.get('log_server_bytes_received_total{input="tcp"}'), bytes);
       }
@@ -148,10 +189,21 @@ describe('--metrics-port in use', () => {
       const dir = await tempDir(t);
       const target = join(dir, 'logs.jsonl');
       const busy = await occupyPort(t);
-      const args = ['--port', '0', '--target', target, '--metrics-port', String(busy), ...(mode.multithreaded ? ['--multithreaded', '--workers', '2'] : [])];
+      const args = [
+        '--port',
+        '0',
+        '--target',
+        target,
+        '--metrics-port',
+        String(busy),
+        ...(mode.multithreaded ? ['--multithreaded', '--workers', '2'] : []),
+      ];
       const r = await runCli(args);
       assert.equal(r.code, 1);
-      assert.equal(r.stderr, `log-server: metrics: cannot listen on 127.0.0.1:${busy}: the address is already in use (is another server running?)\n`);
+      assert.equal(
+        r.stderr,
+        `log-server: metrics: cannot listen on 127.0.0.1:${busy}: the address is already in use (is another server running?)\n`,
+      );
     });
   }
 });
@@ -166,11 +218,18 @@ describe('/healthz', () => {
     assert.deepEqual(await get(mport, '/healthz'), { status: 200, text: 'ok\n' });
     const N = 1500; // ~600-byte lines: about 900 KB against 256 KiB
     const sender = background(t, ['from', '127.0.0.1', '127.0.0.1', String(server.port), 'disk', String(N)], CLIENTS);
-    const sick = await waitFor(async () => {
-      const h = await get(mport, '/healthz');
-      return h.status === 503 ? h : null;
-    }, 20_000, () => '/healthz to answer 503 on a full disk');
-    assert.match(sick.text, new RegExp(`^cannot write to ${target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: no space left on device; \\d+ entries waiting\\n$`));
+    const sick = await waitFor(
+      async () => {
+        const h = await get(mport, '/healthz');
+        return h.status === 503 ? h : null;
+      },
+      20_000,
+      () => '/healthz to answer 503 on a full disk',
+    );
+    assert.match(
+      sick.text,
+      new RegExp(`^cannot write to ${target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: no space left on device; \\d+ entries waiting\\n$`),
+    );
     const m = await scrape(mport);
     assert.equal(m.get('log_server_healthy'), 0);
     assert.ok((m.get('log_server_entries_pending') ?? 0) > 0, 'entries pending while the disk is full');
@@ -179,7 +238,11 @@ describe('/healthz', () => {
     const r = await run('mount', ['-o', 'remount,size=64m', mnt], { timeoutMs: 10_000 });
     assert.equal(r.code, 0, r.stderr);
     await waitForLines(target, N, 20_000);
-    await waitFor(async () => (await get(mport, '/healthz')).status === 200, 10_000, () => '/healthz 200 again');
+    await waitFor(
+      async () => (await get(mport, '/healthz')).status === 200,
+      10_000,
+      () => '/healthz 200 again',
+    );
     const after = await scrape(mport);
     assert.equal(after.get('log_server_records_written_total'), N);
     assert.equal(after.get('log_server_entries_pending'), 0);
@@ -198,10 +261,18 @@ describe('/healthz while stopping', () => {
     const socket = await connect(t, server.port);
     socket.on('error', () => {});
     socket.write(Buffer.from([0, 0, 0, 100, 0x80]));
-    await waitFor(async () => ((await scrape(mport)).get('log_server_bytes_received_total{input="tcp"}') ?? 0) === 5, 10_000, () => 'the 5 bytes read');
+    await waitFor(
+      async () => ((await scrape(mport)).get('log_server_bytes_received_total{input="tcp"}') ?? 0) === 5,
+      10_000,
+      () => 'the 5 bytes read',
+    );
     assert.equal((await get(mport, '/healthz')).status, 200);
     server.proc.kill('SIGTERM');
-    await waitFor(() => /stopping:/.test(server.stderr()), 10_000, () => 'the stopping line');
+    await waitFor(
+      () => /stopping:/.test(server.stderr()),
+      10_000,
+      () => 'the stopping line',
+    );
     assert.deepEqual(await get(mport, '/healthz'), { status: 503, text: 'not accepting connections (starting or stopping)\n' });
     const exit = await within(server.exit, 15_000, 'exit after the drain');
     assert.equal(exit.code, 0, exit.stderr);
@@ -220,7 +291,11 @@ for (const mode of MODES) {
       await sendFrom('127.0.0.2', server.port, 'allowed', 5);
       await python([CLIENTS, 'plain', '127.0.0.1', String(server.port), 'refused', '5']);
       await waitForLines(target, 5);
-      await waitFor(() => /refused a connection from 127\.0\.0\.1:\d+: not in --allow/.test(server.stderr()), 10_000, () => `the refusal on stderr:\n${server.stderr()}`);
+      await waitFor(
+        () => /refused a connection from 127\.0\.0\.1:\d+: not in --allow/.test(server.stderr()),
+        10_000,
+        () => `the refusal on stderr:\n${server.stderr()}`,
+      );
       const m = await scrape(await metricsPortOf(server));
       assert.ok((m.get('log_server_connections_refused_total{reason="not-allowed"}') ?? 0) >= 1, 'not-allowed counted');
       const exit = await server.stop('SIGTERM');
@@ -252,7 +327,11 @@ describe('--allow on "::" (IPv4 clients as ::ffff:a.b.c.d) and the warning witho
     await sendFrom('127.0.0.2', server.address.port, 'mapped', 3);
     await python([CLIENTS, 'plain', '127.0.0.1', String(server.address.port), 'refused', '3']);
     await waitForLines(target, 3);
-    await waitFor(() => lines.some((l) => /refused a connection from ::ffff:127\.0\.0\.1:\d+: not in --allow/.test(l)), 10_000, () => lines.join('\n'));
+    await waitFor(
+      () => lines.some((l) => /refused a connection from ::ffff:127\.0\.0\.1:\d+: not in --allow/.test(l)),
+      10_000,
+      () => lines.join('\n'),
+    );
     const summary = await server.close();
     assert.equal(summary.written, 3);
     assert.ok(!lines.some((l) => /warning/.test(l)), lines.join('\n'));
@@ -272,6 +351,9 @@ describe('--allow on "::" (IPv4 clients as ::ffff:a.b.c.d) and the warning witho
   test('a bad --allow value stops the start with one line', async () => {
     const r = await runCli(['--port', '0', '--allow', '10.0.0.0/33']);
     assert.equal(r.code, 2, 'a bad value exits 2, like a bad flag');
-    assert.equal(r.stderr, 'log-server: allow: "10.0.0.0/33" is not a network: give an IPv4 or IPv6 CIDR such as 10.0.0.0/8 or fd00::/8, or one address (see log-server --help)\n');
+    assert.equal(
+      r.stderr,
+      'log-server: allow: "10.0.0.0/33" is not a network: give an IPv4 or IPv6 CIDR such as 10.0.0.0/8 or fd00::/8, or one address (see log-server --help)\n',
+    );
   });
 });

@@ -26,7 +26,8 @@ test('--help names every option of the table with its default', async () => {
   assert.equal(r.code, 0, r.stderr);
   for (const s of specs) {
     assert.match(r.stdout, new RegExp(`--${s.flag}\\b`), `--help names --${s.flag}`);
-    if (s.defaultText !== undefined) assert.ok(r.stdout.includes(`[default: ${s.defaultText}]`), `--help gives --${s.flag}'s default as ${s.defaultText}`);
+    if (s.defaultText !== undefined)
+      assert.ok(r.stdout.includes(`[default: ${s.defaultText}]`), `--help gives --${s.flag}'s default as ${s.defaultText}`);
   }
 });
 

@@ -60,8 +60,18 @@ async function pm2Home(t: TestContext, env: Record<string, string>): Promise<Pm2
     async apps() {
       const r = await pm2.run(['jlist'], 20_000);
       const json = r.stdout.slice(r.stdout.indexOf('['));
-      const list = JSON.parse(json) as { name: string; pid: number; pm2_env: { status: string; exec_mode: string; restart_time: number } }[];
-      return list.map((a) => ({ name: a.name, pid: a.pid, status: a.pm2_env.status, execMode: a.pm2_env.exec_mode, restarts: a.pm2_env.restart_time }));
+      const list = JSON.parse(json) as {
+        name: string;
+        pid: number;
+        pm2_env: { status: string; exec_mode: string; restart_time: number };
+      }[];
+      return list.map((a) => ({
+        name: a.name,
+        pid: a.pid,
+        status: a.pm2_env.status,
+        execMode: a.pm2_env.exec_mode,
+        restarts: a.pm2_env.restart_time,
+      }));
     },
     async app(name) {
       return (await pm2.apps()).find((a) => a.name === name);
@@ -126,20 +136,34 @@ describe('pm2 (fork mode, from ecosystem.config.js)', () => {
     assert.equal(first.status, 'online');
     // wait_ready: pm2 start returned once the app said "ready", which it does only once it listens.
     assert.ok(await canConnect(port), `online, but nothing listens on ${port}`);
-    assert.equal(childPidsOf(first.pid).length, 6, 'the ecosystem file starts --multithreaded (6 workers here: a start slow enough that an early "ready" would show)');
+    assert.equal(
+      childPidsOf(first.pid).length,
+      6,
+      'the ecosystem file starts --multithreaded (6 workers here: a start slow enough that an early "ready" would show)',
+    );
 
     // Three clients in bursts of 0.3 s every second, a third of a second apart: whenever pm2 acts, one is sending.
     const stopFile = join(dir, 'stop');
-    const clients = ['a', 'b', 'c'].map((tag, i) => background(t, ['bursts', '127.0.0.1', String(port), tag, stopFile, '300', '700', String(i * 333)], CLIENTS));
+    const clients = ['a', 'b', 'c'].map((tag, i) =>
+      background(t, ['bursts', '127.0.0.1', String(port), tag, stopFile, '300', '700', String(i * 333)], CLIENTS),
+    );
     const count = async () => (await readLines(target)).length;
-    await waitFor(async () => (await count()) >= 300, 20_000, () => '300 lines before the reload');
+    await waitFor(
+      async () => (await count()) >= 300,
+      20_000,
+      () => '300 lines before the reload',
+    );
 
     const reload = await pm2.run(['reload', 'log-server']);
     assert.equal(reload.code, 0, `pm2 reload:\n${reload.stdout}\n${reload.stderr}`);
     const second = await pm2.app('log-server');
     assert.ok(second && second.status === 'online' && second.pid !== first.pid, `after reload: ${JSON.stringify(second)}`);
     const afterReload = await count();
-    await waitFor(async () => (await count()) >= afterReload + 300, 20_000, () => '300 more lines after the reload (clients reconnected)');
+    await waitFor(
+      async () => (await count()) >= afterReload + 300,
+      20_000,
+      () => '300 more lines after the reload (clients reconnected)',
+    );
 
     const stop = await pm2.run(['stop', 'log-server']);
     assert.equal(stop.code, 0, `pm2 stop:\n${stop.stdout}\n${stop.stderr}`);
@@ -162,28 +186,46 @@ describe('pm2 (fork mode, from ecosystem.config.js)', () => {
     }
     for (const [tag, r] of Object.entries(results)) {
       const inFile = bySeq.get(tag) ?? [];
-      t.diagnostic(`client ${tag}: ${r.sent.length} sent on live connections, ${r.dropped} dropped while no server listened, ${r.connections} connections; ${inFile.length} in the file`);
+      t.diagnostic(
+        `client ${tag}: ${r.sent.length} sent on live connections, ${r.dropped} dropped while no server listened, ${r.connections} connections; ${inFile.length} in the file`,
+      );
       assert.equal(new Set(inFile).size, inFile.length, `client ${tag}: a record written twice`);
       const missing = r.sent.filter((s) => !inFile.includes(s));
       assert.deepEqual(missing.slice(0, 20), [], `client ${tag}: ${missing.length} records sent on a live connection are not in the file`);
       const unsent = inFile.filter((s) => !r.sent.includes(s));
       assert.deepEqual(unsent, [], `client ${tag}: records in the file the client did not count as sent`);
-      assert.deepEqual(inFile, [...inFile].sort((x, y) => x - y), `client ${tag}: records out of order`);
+      assert.deepEqual(
+        inFile,
+        [...inFile].sort((x, y) => x - y),
+        `client ${tag}: records out of order`,
+      );
     }
-    assert.ok(Object.values(results).some((r) => r.connections >= 2), 'no client had to reconnect: the reload did not restart the server');
+    assert.ok(
+      Object.values(results).some((r) => r.connections >= 2),
+      'no client had to reconnect: the reload did not restart the server',
+    );
 
     // pm2 logs: the server's own lines, from both runs.
     const logs = await pm2.run(['logs', 'log-server', '--nostream', '--lines', '200', '--raw'], 20_000);
     const text = logs.stdout + logs.stderr; // pm2 prints the error log's lines on its stderr
-    const listening = text.match(new RegExp(`log-server: listening on 127\\.0\\.0\\.1:${port}, writing ${target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, multithreaded with 6 workers`, 'g')) ?? [];
+    const listening =
+      text.match(
+        new RegExp(
+          `log-server: listening on 127\\.0\\.0\\.1:${port}, writing ${target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, multithreaded with 6 workers`,
+          'g',
+        ),
+      ) ?? [];
     assert.equal(listening.length, 2, `want two "listening" lines (start, reload) in pm2 logs:\n${text}`);
     const stopping = [...text.matchAll(/log-server: stopping: (\d+) connections open/g)].map((m) => Number(m[1]));
     assert.equal(stopping.length, 2, `want two "stopping" lines (reload, stop):\n${text}`);
-    assert.ok(stopping.every((n) => n >= 1), `pm2 acted while no client was connected: ${stopping.join(', ')}`);
+    assert.ok(
+      stopping.every((n) => n >= 1),
+      `pm2 acted while no client was connected: ${stopping.join(', ')}`,
+    );
     assert.match(text, /worker \d+ got SIGINT; stopping/, 'pm2 signals the workers too (the whole tree)');
     const wrote = [...text.matchAll(/log-server: stopped; wrote (\d+) records/g)].map((m) => Number(m[1]));
     assert.equal(wrote.length, 2, `want two "stopped; wrote" lines:\n${text}`);
-    assert.equal(wrote[0] + wrote[1], lines.length, 'the servers\' summaries do not add up to the lines in the file');
+    assert.equal(wrote[0] + wrote[1], lines.length, "the servers' summaries do not add up to the lines in the file");
   });
 });
 
@@ -196,7 +238,14 @@ describe('pm2 cluster mode', () => {
     const base = ecosystem.apps[0];
     const apps = [
       { ...base, name: 'cluster-single', args: '', exec_mode: 'cluster', autorestart: false, script: join(ROOT, String(base.script)) },
-      { ...base, name: 'cluster-multi', args: '--multithreaded', exec_mode: 'cluster', autorestart: false, script: join(ROOT, String(base.script)) },
+      {
+        ...base,
+        name: 'cluster-multi',
+        args: '--multithreaded',
+        exec_mode: 'cluster',
+        autorestart: false,
+        script: join(ROOT, String(base.script)),
+      },
     ];
     const file = join(dir, 'cluster.config.json');
     await fsp.writeFile(file, JSON.stringify({ apps }));
@@ -204,10 +253,14 @@ describe('pm2 cluster mode', () => {
     assert.equal(r.code, 0, `pm2 start:\n${r.stdout}\n${r.stderr}`);
     for (const name of ['cluster-single', 'cluster-multi']) {
       const log = join(pm2.home, 'logs', `${name}-error.log`);
-      const text = await waitFor(async () => {
-        const s = existsSync(log) ? await fsp.readFile(log, 'utf8') : '';
-        return /cannot run as a cluster worker/.test(s) ? s : null;
-      }, 20_000, () => `the refusal in ${log}`);
+      const text = await waitFor(
+        async () => {
+          const s = existsSync(log) ? await fsp.readFile(log, 'utf8') : '';
+          return /cannot run as a cluster worker/.test(s) ? s : null;
+        },
+        20_000,
+        () => `the refusal in ${log}`,
+      );
       assert.match(text, /log-server: cannot run as a cluster worker \(pm2 cluster mode\?\): start it in fork mode \(exec_mode: "fork"/);
       assert.doesNotMatch(text, /listening on/);
       const app = await pm2.app(name);

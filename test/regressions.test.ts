@@ -55,10 +55,18 @@ test('a memo bomb inside one APPENDS (1 MiB str referenced 3 million times) is r
 });
 
 test('a BUILD on a class does not change how later records name that class', () => {
-  const thing = Buffer.from("(dp0\nVcreated\np1\nF1.5\nsVthing\np2\nccopy_reg\n_reconstructor\n(cmyapp\nThing\nc__builtin__\nobject\nNtRs.", 'latin1');
+  const thing = Buffer.from(
+    '(dp0\nVcreated\np1\nF1.5\nsVthing\np2\nccopy_reg\n_reconstructor\n(cmyapp\nThing\nc__builtin__\nobject\nNtRs.',
+    'latin1',
+  );
   const before = lineOrRefusal(thing);
   assert.match(before, /"__class__":"myapp.Thing"/);
-  const hostile = Buffer.concat([Buffer.from('cmyapp\nThing\n}(', 'latin1'), str('pyClassName'), str('hacked.Name'), Buffer.from('ub.', 'latin1')]);
+  const hostile = Buffer.concat([
+    Buffer.from('cmyapp\nThing\n}(', 'latin1'),
+    str('pyClassName'),
+    str('hacked.Name'),
+    Buffer.from('ub.', 'latin1'),
+  ]);
   assert.match(lineOrRefusal(hostile), /^refused /);
   assert.equal(lineOrRefusal(thing), before);
 });
@@ -108,14 +116,34 @@ test('dict keys: a LONG1 int and a small int of the same value are the same key 
 });
 
 test('20,000 nested lists are refused as too-deep by the general path too (no stack overflow)', () => {
-  const payload = Buffer.concat([Buffer.from('\x80\x02}(', 'latin1'), str('created'), float(1.5), str('x'), Buffer.alloc(20_000, ']'), Buffer.alloc(19_999, 'a'), Buffer.from('u.', 'latin1')]);
+  const payload = Buffer.concat([
+    Buffer.from('\x80\x02}(', 'latin1'),
+    str('created'),
+    float(1.5),
+    str('x'),
+    Buffer.alloc(20_000, ']'),
+    Buffer.alloc(19_999, 'a'),
+    Buffer.from('u.', 'latin1'),
+  ]);
   assert.equal(lineOrRefusal(payload), 'refused too-deep');
-  assert.throws(() => formatEntry(decodePickle(payload), makeHumanTime(true)), (e: unknown) => e instanceof RefusedRecord && e.code === 'too-deep');
+  assert.throws(
+    () => formatEntry(decodePickle(payload), makeHumanTime(true)),
+    (e: unknown) => e instanceof RefusedRecord && e.code === 'too-deep',
+  );
 });
 
 test('an int of 200,000 bytes (LONG4) is refused as too-large', () => {
   const n = 200_000;
-  const payload = Buffer.concat([Buffer.from('\x80\x02}(', 'latin1'), str('created'), float(1.5), str('x'), Buffer.from([0x8b]), u32(n), Buffer.alloc(n, 0x11), Buffer.from('u.', 'latin1')]);
+  const payload = Buffer.concat([
+    Buffer.from('\x80\x02}(', 'latin1'),
+    str('created'),
+    float(1.5),
+    str('x'),
+    Buffer.from([0x8b]),
+    u32(n),
+    Buffer.alloc(n, 0x11),
+    Buffer.from('u.', 'latin1'),
+  ]);
   assert.equal(lineOrRefusal(payload), 'refused too-large');
 });
 
@@ -146,9 +174,17 @@ test('a flood of refused frames faster than the rejects file is written is bound
     for (let i = 0; i < N; i++) writer.reject({ client: '127.0.0.1:1', reason: 'bad-pickle', detail: `#${i}`, frame });
     const dropped = writer.rejectsDropped;
     assert.ok(dropped > 0, 'nothing was dropped: the rejects file held the whole flood in memory');
-    assert.ok(warnings.some((w) => w.startsWith('rejects-dropped:')), `no warning said so: ${warnings.join('\n')}`);
+    assert.ok(
+      warnings.some((w) => w.startsWith('rejects-dropped:')),
+      `no warning said so: ${warnings.join('\n')}`,
+    );
     // And /metrics says so, as the server wires it (src/server.ts, src/cluster/primary.ts).
-    const registry = makeRegistry({ stats: newServerStats(), sink: writer.sink, openConnections: () => 0, rejectsDropped: () => writer.rejectsDropped });
+    const registry = makeRegistry({
+      stats: newServerStats(),
+      sink: writer.sink,
+      openConnections: () => 0,
+      rejectsDropped: () => writer.rejectsDropped,
+    });
     assert.match(await registry.metrics(), new RegExp(`^log_server_rejects_dropped_total ${dropped}$`, 'm'));
     await writer.close();
     const kept = (await readFile(o.rejects!, 'utf8')).split('\n').filter(Boolean);
@@ -164,7 +200,14 @@ test('a small frame whose memo repeats one big str in every field is refused, no
   // 263 KiB of pickle: a 256 KiB str memoized once, then 508 keys that all fetch it. Written out, the line would
   // be 133 MB; the transcoders (C++ and TypeScript) once built it in full, whatever --max-entry said.
   const big = 'z'.repeat(256 * 1024);
-  const parts = [Buffer.from('\x80\x04}(', 'latin1'), str('created'), float(1764085440.5), str('msg'), str(big), Buffer.from('q\x00', 'latin1')];
+  const parts = [
+    Buffer.from('\x80\x04}(', 'latin1'),
+    str('created'),
+    float(1764085440.5),
+    str('msg'),
+    str(big),
+    Buffer.from('q\x00', 'latin1'),
+  ];
   for (let i = 0; i < 508; i++) parts.push(str(`k${i}`), Buffer.from('h\x00', 'latin1'));
   parts.push(Buffer.from('u.', 'latin1'));
   const payload = Buffer.concat(parts);
@@ -179,7 +222,16 @@ test('a small frame whose memo repeats one big str in every field is refused, no
   assert.equal(out.length, 0);
   assert.equal(lineOrRefusal(payload), 'refused too-large');
   // Under the limit the same shape is still written, by either transcoder.
-  const small = Buffer.concat([Buffer.from('\x80\x04}(', 'latin1'), str('created'), float(1764085440.5), str('msg'), str('zz'), Buffer.from('q\x00', 'latin1'), str('k0'), Buffer.from('h\x00u.', 'latin1')]);
+  const small = Buffer.concat([
+    Buffer.from('\x80\x04}(', 'latin1'),
+    str('created'),
+    float(1764085440.5),
+    str('msg'),
+    str('zz'),
+    Buffer.from('q\x00', 'latin1'),
+    str('k0'),
+    Buffer.from('h\x00u.', 'latin1'),
+  ]);
   assert.equal(native(small, out), true);
   assert.equal(transcodeRecord(small, out, human, maxEntry), true);
   const [a, b] = out.take().toString('utf8').trimEnd().split('\n');

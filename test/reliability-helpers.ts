@@ -15,12 +15,31 @@ import { tmpdir } from 'node:os';
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import * as net from 'node:net';
-import { CLI, Child, LISTENING, PYTHON_DIR, assertBuilt, childPidsOf, connect, readLines, run, sleep, startTimeOf, within, type Exit } from './helpers';
+import {
+  CLI,
+  Child,
+  LISTENING,
+  PYTHON_DIR,
+  assertBuilt,
+  childPidsOf,
+  connect,
+  readLines,
+  run,
+  sleep,
+  startTimeOf,
+  within,
+  type Exit,
+} from './helpers';
 
 export const CLIENTS = join(PYTHON_DIR, 'reliability_clients.py');
 
 /** Polls `check` every `everyMs` until it returns a truthy value; fails after `timeoutMs` with `what()`. */
-export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs: number, what: () => string, everyMs = 25): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  timeoutMs: number,
+  what: () => string,
+  everyMs = 25,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
@@ -29,7 +48,6 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs: number,
     await sleep(everyMs);
   }
 }
-
 
 /** Fields of /proc/PID/status as numbers (kB for the Vm* ones); null if the process is gone. */
 export function procStatus(pid: number): Map<string, number> | null {
@@ -89,7 +107,9 @@ export async function launch(t: TestContext, o: LaunchOptions): Promise<Server> 
   args.push(...(o.args ?? []));
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(o.env ?? process.env)) if (!k.startsWith('LOG_SERVER')) env[k] = v;
-  const child = new Child(spawn(process.execPath, [CLI, ...args], { env, cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'], detached: true }));
+  const child = new Child(
+    spawn(process.execPath, [CLI, ...args], { env, cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'], detached: true }),
+  );
   const pid = child.proc.pid;
   if (pid === undefined) throw new Error('could not spawn the CLI');
   const primaryStart = startTimeOf(pid);
@@ -146,7 +166,11 @@ export async function launch(t: TestContext, o: LaunchOptions): Promise<Server> 
   }
   if (o.multithreaded) {
     const want = o.workers ?? 2;
-    await waitFor(async () => (await workers()).length >= want, 5000, () => `${want} workers of ${pid}`);
+    await waitFor(
+      async () => (await workers()).length >= want,
+      5000,
+      () => `${want} workers of ${pid}`,
+    );
   }
   const signalPid = (target: number, signal: NodeJS.Signals) => {
     try {
@@ -233,14 +257,13 @@ export async function readRecords(file: string): Promise<Rec[]> {
 /** For polling while the server writes: the records of the complete lines so far (a last line still being
  * written is left out; a complete line that is not JSON still fails). [] if the file does not exist. */
 export async function recordsSoFar(file: string): Promise<Rec[]> {
-  return (await readLines(file))
-    .map((line, i) => {
-      try {
-        return JSON.parse(line) as Rec;
-      } catch (err) {
-        throw new Error(`${file}:${i + 1} is not JSON (${(err as Error).message}): ${line.slice(0, 300)}`);
-      }
-    });
+  return (await readLines(file)).map((line, i) => {
+    try {
+      return JSON.parse(line) as Rec;
+    } catch (err) {
+      throw new Error(`${file}:${i + 1} is not JSON (${(err as Error).message}): ${line.slice(0, 300)}`);
+    }
+  });
 }
 
 /** Complete lines of `file` so far (0 if missing), counting only "\n"-terminated ones. */
@@ -266,7 +289,8 @@ export function assertTag(records: Rec[], tag: string, count: number, where = 't
   for (let i = 0; i < count; i++) if (!have.has(i)) missing++;
   assert.equal(mine.length, count, `${where}: ${mine.length} records of ${tag}, want ${count} (${missing} missing, ${dups} duplicates)`);
   for (let i = 0; i < count; i++) {
-    if (seqs[i] !== i) assert.fail(`${where}: record ${i} of ${tag} has seq ${seqs[i]} (out of order or missing; ${missing} missing, ${dups} duplicates)`);
+    if (seqs[i] !== i)
+      assert.fail(`${where}: record ${i} of ${tag} has seq ${seqs[i]} (out of order or missing; ${missing} missing, ${dups} duplicates)`);
     if (mine[i].message !== `${tag} ${i}`) assert.fail(`${where}: record ${i} of ${tag} has message ${JSON.stringify(mine[i].message)}`);
   }
 }

@@ -19,7 +19,21 @@ import { existsSync, rmSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { MODES, assertBuilt, endSocket, frame, run, sleep, smallFs, tempDir, waitForLines, within, type Mode } from './helpers';
-import { assertTag, background, dial, launch, lineCount, numbered, readRecords, recordsSoFar, troubleLines, waitFor, writtenOf, type Rec, type Server } from './reliability-helpers';
+import {
+  assertTag,
+  background,
+  dial,
+  launch,
+  lineCount,
+  numbered,
+  readRecords,
+  recordsSoFar,
+  troubleLines,
+  waitFor,
+  writtenOf,
+  type Rec,
+  type Server,
+} from './reliability-helpers';
 
 assertBuilt();
 
@@ -125,7 +139,11 @@ for (const mode of MODES) {
       const exit = await server.waitExit(20_000, 'exit after SIGTERM');
       assert.equal(exit.code, 0, exit.stderr);
       const lines = await lineCount(target);
-      assert.equal(lines, N, `${N} clients had connected and sent a record before SIGTERM; ${lines} records were written. stderr:\n${exit.stderr}`);
+      assert.equal(
+        lines,
+        N,
+        `${N} clients had connected and sent a record before SIGTERM; ${lines} records were written. stderr:\n${exit.stderr}`,
+      );
     });
 
     test('SIGINT to the whole process group at once (as pm2 does): exit 0, exactly 40,000 lines', async (t) => {
@@ -159,7 +177,11 @@ describe('multithreaded: workers', () => {
     const victim = before[0];
     process.kill(victim, 'SIGKILL');
     const died = new RegExp(`worker ${victim} died.*start`, 'i');
-    await waitFor(() => died.test(server.stderr()), 5000, () => `stderr to report that worker ${victim} died and a new one starts:\n${server.stderr()}`);
+    await waitFor(
+      () => died.test(server.stderr()),
+      5000,
+      () => `stderr to report that worker ${victim} died and a new one starts:\n${server.stderr()}`,
+    );
     assert.equal(server.exited, false, `the server stopped after a worker died:\n${server.stderr()}`);
 
     // A new client, after the kill: every record lands.
@@ -180,7 +202,10 @@ describe('multithreaded: workers', () => {
       () => `2 workers again, without ${victim}`,
       100,
     );
-    assert.ok(now.some((p) => !before.includes(p)), `a new worker was started: before ${before}, now ${now}`);
+    assert.ok(
+      now.some((p) => !before.includes(p)),
+      `a new worker was started: before ${before}, now ${now}`,
+    );
 
     for (const l of load) {
       const e = await within(l.exit, 20_000, 'load client to finish');
@@ -189,7 +214,11 @@ describe('multithreaded: workers', () => {
     server.signal('SIGTERM');
     const exit = await server.waitExit(DRAIN_MS + 10_000, 'exit after SIGTERM');
     assert.equal(exit.code, 0, `exit code ${exit.code}; stderr:\n${exit.stderr}`);
-    assert.deepEqual(troubleLines(exit.stderr).filter((l) => !l.includes('    at ')), [], exit.stderr);
+    assert.deepEqual(
+      troubleLines(exit.stderr).filter((l) => !l.includes('    at ')),
+      [],
+      exit.stderr,
+    );
     const records = await readRecords(target); // every line whole, strict JSON objects
     assertTag(records, 'after', 2000);
     assert.equal(writtenOf(exit.stderr), records.length, 'summary count vs lines in the file');
@@ -213,12 +242,20 @@ describe('multithreaded: SIGHUP to the whole process group (a closed terminal, k
     await waitForLines(target, 300, 10_000);
     await fsp.rename(target, rotated);
     server.signalGroup('SIGHUP');
-    await waitFor(() => existsSync(target), 1000, () => 'the new target').catch(() => {});
+    await waitFor(
+      () => existsSync(target),
+      1000,
+      () => 'the new target',
+    ).catch(() => {});
     await sleep(200);
     assert.equal(server.exited, false, `the server exited on SIGHUP:\n${server.stderr()}`);
     assert.deepEqual((await server.workers()).sort(), before, `workers after SIGHUP; stderr:\n${server.stderr()}`);
     await numbered(server.port, 'after', 300);
-    await waitFor(async () => (await lineCount(target)) >= 300, 10_000, () => '300 lines in the new target');
+    await waitFor(
+      async () => (await lineCount(target)) >= 300,
+      10_000,
+      () => '300 lines in the new target',
+    );
     server.signal('SIGTERM');
     const exit = await server.waitExit(15_000, 'exit after SIGTERM');
     assertCleanExit(server, exit, 600);
@@ -288,7 +325,11 @@ for (const mode of MODES) {
       const good = goodCase('record/info', 2);
       const port = await sendFrames(t, server.port, [frame(garbage), frame(notDict), frame(b64(good.pickle))]);
       await waitForLines(target, 1, 10_000);
-      await waitFor(async () => (await lineCount(rejects)) >= 2, 10_000, () => `2 lines in ${rejects}`);
+      await waitFor(
+        async () => (await lineCount(rejects)) >= 2,
+        10_000,
+        () => `2 lines in ${rejects}`,
+      );
       server.signal('SIGTERM');
       const exit = await server.waitExit(15_000, 'exit after SIGTERM');
       assert.equal(exit.code, 0, exit.stderr);
@@ -327,7 +368,11 @@ for (const mode of MODES) {
       const truncPort = trunc.localPort;
       await endSocket(trunc, Buffer.concat([head(300), arrived]));
 
-      await waitFor(async () => (await lineCount(rejects)) >= 2, 10_000, () => `2 lines in ${rejects}`);
+      await waitFor(
+        async () => (await lineCount(rejects)) >= 2,
+        10_000,
+        () => `2 lines in ${rejects}`,
+      );
       server.signal('SIGTERM');
       const exit = await server.waitExit(15_000, 'exit after SIGTERM');
       assert.equal(exit.code, 0, exit.stderr);
@@ -383,7 +428,11 @@ for (const mode of MODES) {
       const server = await launch(t, { target, multithreaded: mode.multithreaded, args: ['--rejects', rejects] });
       const garbage = Buffer.from('not a pickle after a crash');
       await sendFrames(t, server.port, [frame(garbage)]);
-      await waitFor(async () => (await fsp.readFile(rejects, 'utf8')).includes(garbage.toString('base64')), 10_000, () => `the new entry in ${rejects}`);
+      await waitFor(
+        async () => (await fsp.readFile(rejects, 'utf8')).includes(garbage.toString('base64')),
+        10_000,
+        () => `the new entry in ${rejects}`,
+      );
       server.signal('SIGTERM');
       const exit = await server.waitExit(15_000, 'exit after SIGTERM');
       assert.equal(exit.code, 0, exit.stderr);
@@ -416,9 +465,17 @@ for (const mode of MODES) {
         const whole = [goodCase('record/info', 2).line, goodCase('record/warning', 2).line];
         await fsp.writeFile(target, whole.join('\n') + '\n' + torn);
         const server = await launch(t, { target, multithreaded: mode.multithreaded });
-        await waitFor(() => /cut/.test(server.stderr()), 5000, () => `stderr to report the cut line:\n${server.stderr()}`);
+        await waitFor(
+          () => /cut/.test(server.stderr()),
+          5000,
+          () => `stderr to report the cut line:\n${server.stderr()}`,
+        );
         await numbered(server.port, 'new', 5);
-        await waitFor(async () => (await lineCount(target)) >= 7, 10_000, () => `7 lines in the target`);
+        await waitFor(
+          async () => (await lineCount(target)) >= 7,
+          10_000,
+          () => `7 lines in the target`,
+        );
         server.signal('SIGTERM');
         const exit = await server.waitExit(15_000, 'exit after SIGTERM');
         assertCleanExit(server, exit, 5);
@@ -449,10 +506,18 @@ for (const mode of MODES) {
       await fsp.rename(target, rotated);
       server.signal('SIGHUP');
       // A server may open the new file at once or on its next write: wait a little for it, not more.
-      await waitFor(() => existsSync(target), 1000, () => 'the new target').catch(() => {});
+      await waitFor(
+        () => existsSync(target),
+        1000,
+        () => 'the new target',
+      ).catch(() => {});
       assert.equal(server.exited, false, `the server exited on SIGHUP:\n${server.stderr()}`);
       await numbered(server.port, 'after', 500);
-      await waitFor(async () => (await lineCount(target)) >= 500, 10_000, () => `500 lines in the new target (has ${existsSync(target) ? 'some' : 'none'})`);
+      await waitFor(
+        async () => (await lineCount(target)) >= 500,
+        10_000,
+        () => `500 lines in the new target (has ${existsSync(target) ? 'some' : 'none'})`,
+      );
       server.signal('SIGTERM');
       const exit = await server.waitExit(15_000, 'exit after SIGTERM');
       assertCleanExit(server, exit, 1000);
@@ -471,12 +536,20 @@ for (const mode of MODES) {
       const server = await launch(t, { target, multithreaded: mode.multithreaded });
       const N = 4000;
       const flow = background(t, ['numbered', '127.0.0.1', String(server.port), 'flow', String(N), '0', '0.5']);
-      await waitFor(async () => (await lineCount(target)) >= 800, 15_000, () => '800 lines before the move');
+      await waitFor(
+        async () => (await lineCount(target)) >= 800,
+        15_000,
+        () => '800 lines before the move',
+      );
       await fsp.rename(target, rotated);
       server.signal('SIGHUP');
       const e = await within(flow.exit, 30_000, 'the sending client to finish');
       assert.equal(e.code, 0, `client: exit ${e.code}\n${e.stderr}\nserver:\n${server.stderr()}`);
-      await waitFor(async () => (await lineCount(rotated)) + (await lineCount(target)) >= N, 15_000, () => `${N} lines in target.1 + target`);
+      await waitFor(
+        async () => (await lineCount(rotated)) + (await lineCount(target)) >= N,
+        15_000,
+        () => `${N} lines in target.1 + target`,
+      );
       server.signal('SIGTERM');
       const exit = await server.waitExit(15_000, 'exit after SIGTERM');
       assertCleanExit(server, exit, N);
@@ -484,7 +557,10 @@ for (const mode of MODES) {
       const fresh = existsSync(target) ? await readRecords(target) : [];
       t.diagnostic(`target.1: ${old.length} records, new target: ${fresh.length}`);
       assert.ok(old.length >= 800, `target.1 has ${old.length} records`);
-      assert.ok(fresh.length > 0, 'the new target got nothing: the client had finished before the reopen, or the server kept writing to target.1');
+      assert.ok(
+        fresh.length > 0,
+        'the new target got nothing: the client had finished before the reopen, or the server kept writing to target.1',
+      );
       assertTag([...old, ...fresh], 'flow', N, 'target.1 followed by the new target');
     });
   });
@@ -493,11 +569,16 @@ for (const mode of MODES) {
 /** Largest "N entries kept" count in the write-error lines of `stderr` (null if none names a count). */
 function maxKept(stderr: string): number | null {
   let max: number | null = null;
-  for (const m of stderr.matchAll(/no space left on device\D*?(\d+) (?:entries|records|lines) kept/gi)) max = Math.max(max ?? 0, Number(m[1]));
+  for (const m of stderr.matchAll(/no space left on device\D*?(\d+) (?:entries|records|lines) kept/gi))
+    max = Math.max(max ?? 0, Number(m[1]));
   return max;
 }
 
-async function diskFull(t: TestContext, mode: Mode, o: { n: number; args: string[]; maxHeldBytes?: number; clientTimeout?: string }): Promise<void> {
+async function diskFull(
+  t: TestContext,
+  mode: Mode,
+  o: { n: number; args: string[]; maxHeldBytes?: number; clientTimeout?: string },
+): Promise<void> {
   let server: Server | undefined;
   const mnt = await smallFs(t, '256k', async () => {
     await server?.kill();
@@ -508,13 +589,25 @@ async function diskFull(t: TestContext, mode: Mode, o: { n: number; args: string
   const PAD = 100; // ~650-byte lines: 256 KiB hold about 400
   const sender = background(t, ['numbered', '127.0.0.1', String(server.port), 'disk', String(N), String(PAD), '0', o.clientTimeout ?? '1']);
   const s = server;
-  const noSpace = () => s.stderr().split('\n').filter((l) => /no space left on device/i.test(l));
-  await waitFor(() => noSpace().length > 0, 20_000, () => `stderr to report the full disk:\n${s.stderr()}`);
+  const noSpace = () =>
+    s
+      .stderr()
+      .split('\n')
+      .filter((l) => /no space left on device/i.test(l));
+  await waitFor(
+    () => noSpace().length > 0,
+    20_000,
+    () => `stderr to report the full disk:\n${s.stderr()}`,
+  );
   assert.match(noSpace()[0], /kept/, `the write error line should say the entries are kept: ${noSpace()[0]}`);
   assert.equal(s.exited, false, `the server stopped on a full disk:\n${s.stderr()}`);
   if (o.maxHeldBytes !== undefined) {
     // Let the clients send all they can, and the retries report how much is held.
-    await waitFor(() => noSpace().length >= 2, 10_000, () => `a second write-error report:\n${s.stderr()}`);
+    await waitFor(
+      () => noSpace().length >= 2,
+      10_000,
+      () => `a second write-error report:\n${s.stderr()}`,
+    );
   } else {
     await sleep(300);
   }
@@ -524,7 +617,12 @@ async function diskFull(t: TestContext, mode: Mode, o: { n: number; args: string
   assert.equal(r.code, 0, `remount: ${r.stderr}`);
   const e = await within(sender.exit, 30_000, 'the sender to finish once space is back');
   assert.equal(e.code, 0, `sender: exit ${e.code}\n${e.stderr}`);
-  await waitFor(async () => (await lineCount(target)) >= N, 20_000, () => `${N} lines after space came back (retries back off to 5 s)`, 100);
+  await waitFor(
+    async () => (await lineCount(target)) >= N,
+    20_000,
+    () => `${N} lines after space came back (retries back off to 5 s)`,
+    100,
+  );
   s.signal('SIGTERM');
   const exit = await s.waitExit(15_000, 'exit after SIGTERM');
   assertCleanExit(s, exit, N);
@@ -554,7 +652,12 @@ for (const mode of MODES) {
       // flight as large as the queue was). Unbounded buffering would hold ~9.5 MB.
       // The client blocks without a timeout: SocketHandler's own 1 s socket timeout would make it drop records
       // itself while held back (the server cannot prevent that; see the report).
-      await diskFull(t, mode, { n: 15_000, args: ['--max-buffer', String(1024 * 1024)], maxHeldBytes: (mode.multithreaded ? 7 : 3) * 1024 * 1024, clientTimeout: 'none' });
+      await diskFull(t, mode, {
+        n: 15_000,
+        args: ['--max-buffer', String(1024 * 1024)],
+        maxHeldBytes: (mode.multithreaded ? 7 : 3) * 1024 * 1024,
+        clientTimeout: 'none',
+      });
     });
   });
 }

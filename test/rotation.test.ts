@@ -12,7 +12,18 @@ import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { MODES, assertBuilt, runCli, send, sleep, startCli, tempDir, waitForLines } from './helpers';
-import { assertTag, background, launch, lineCount, numbered, troubleLines, waitFor, writtenOf, type Rec, type Server } from './reliability-helpers';
+import {
+  assertTag,
+  background,
+  launch,
+  lineCount,
+  numbered,
+  troubleLines,
+  waitFor,
+  writtenOf,
+  type Rec,
+  type Server,
+} from './reliability-helpers';
 
 assertBuilt();
 
@@ -85,11 +96,15 @@ for (const mode of MODES) {
       const server = await launch(t, { target, multithreaded: mode.multithreaded, args: ['--max-size', '8K', '--max-files', '1000'] });
       const sending = Promise.all([numbered(server.port, 'a', N, 20), numbered(server.port, 'b', N, 0)]);
       await lockStaysAtBase(dir, 'logs.txt', sending);
-      await waitFor(async () => {
-        let n = 0;
-        for (const f of [...(await rotatedFiles(dir, 'logs.txt')), 'logs.txt']) n += await lineCount(join(dir, f));
-        return n >= 2 * N || null;
-      }, 15_000, () => `${2 * N} lines over all files`);
+      await waitFor(
+        async () => {
+          let n = 0;
+          for (const f of [...(await rotatedFiles(dir, 'logs.txt')), 'logs.txt']) n += await lineCount(join(dir, f));
+          return n >= 2 * N || null;
+        },
+        15_000,
+        () => `${2 * N} lines over all files`,
+      );
       await stopClean(server, 2 * N);
       const files = [...(await rotatedFiles(dir, 'logs.txt')), 'logs.txt'];
       assert.ok(files.length > 20, `only ${files.length} files: ${files.join(', ')}`);
@@ -109,9 +124,17 @@ for (const mode of MODES) {
       const dir = await tempDir(t);
       const target = join(dir, 'logs.txt');
       const N = 600;
-      const server = await launch(t, { target, multithreaded: mode.multithreaded, args: ['--max-size', '4K', '--max-files', '3', '--compress'] });
+      const server = await launch(t, {
+        target,
+        multithreaded: mode.multithreaded,
+        args: ['--max-size', '4K', '--max-files', '3', '--compress'],
+      });
       await lockStaysAtBase(dir, 'logs.txt', numbered(server.port, 'c', N));
-      await waitFor(async () => (await fsp.readdir(dir)).some((n) => n.endsWith('.3.gz')) || null, 10_000, () => 'logs.txt.3.gz');
+      await waitFor(
+        async () => (await fsp.readdir(dir)).some((n) => n.endsWith('.3.gz')) || null,
+        10_000,
+        () => 'logs.txt.3.gz',
+      );
       await sleep(200);
       await stopClean(server, N);
       const names = (await fsp.readdir(dir)).sort();
@@ -125,7 +148,8 @@ for (const mode of MODES) {
       // The newest records, contiguous, in order, ending with the last one sent.
       const seqs = all.map((r) => r.seq as number);
       assert.equal(seqs[seqs.length - 1], N - 1);
-      for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], seqs[i - 1] + 1, `gap or disorder at ${i}: ${seqs[i - 1]} then ${seqs[i]}`);
+      for (let i = 1; i < seqs.length; i++)
+        assert.equal(seqs[i], seqs[i - 1] + 1, `gap or disorder at ${i}: ${seqs[i - 1]} then ${seqs[i]}`);
     });
 
     test('a line longer than --max-size gets a file of its own; the others stay within the size', async (t) => {
@@ -135,11 +159,15 @@ for (const mode of MODES) {
       await numbered(server.port, 'pre', 30);
       await send(['big', '127.0.0.1', String(server.port), join(dir, 'expected.txt'), '5000']);
       await numbered(server.port, 'post', 30);
-      await waitFor(async () => {
-        let n = 0;
-        for (const f of [...(await rotatedFiles(dir, 'logs.txt')), 'logs.txt']) n += await lineCount(join(dir, f));
-        return n >= 63 || null;
-      }, 10_000, () => '63 lines');
+      await waitFor(
+        async () => {
+          let n = 0;
+          for (const f of [...(await rotatedFiles(dir, 'logs.txt')), 'logs.txt']) n += await lineCount(join(dir, f));
+          return n >= 63 || null;
+        },
+        10_000,
+        () => '63 lines',
+      );
       await stopClean(server, 63);
       const expected = (await fsp.readFile(join(dir, 'expected.txt'), 'utf8')).split('\n');
       const bigLine = expected[1];
@@ -167,7 +195,11 @@ for (const mode of MODES) {
       await fsp.rename(target, join(dir, 'moved.txt'));
       server.signal('SIGHUP');
       await numbered(server.port, 'two', 400, 200);
-      await waitFor(async () => (await rotatedFiles(dir, 'logs.txt')).length >= 2 || null, 10_000, () => 'rotations after the reopen');
+      await waitFor(
+        async () => (await rotatedFiles(dir, 'logs.txt')).length >= 2 || null,
+        10_000,
+        () => 'rotations after the reopen',
+      );
       await sleep(200);
       await stopClean(server, 450);
       const moved = await fileRecords(join(dir, 'moved.txt'));
@@ -200,7 +232,11 @@ describe('rotation: recovery and time', () => {
     await fsp.writeFile(join(dir, 'logs.txt.1'), 'kept 1\n');
     await fsp.writeFile(target, '');
     const server = await launch(t, { target, multithreaded: false, args: ['--max-size', '1M', '--compress'] });
-    await waitFor(() => existsSync(join(dir, 'logs.txt.3.gz')) || null, 10_000, () => 'recovered files');
+    await waitFor(
+      () => existsSync(join(dir, 'logs.txt.3.gz')) || null,
+      10_000,
+      () => 'recovered files',
+    );
     await stopClean(server, 0);
     assert.deepEqual((await fsp.readdir(dir)).sort(), ['logs.txt', 'logs.txt.1.gz', 'logs.txt.2.gz', 'logs.txt.3.gz']);
     assert.equal(gunzipSync(await fsp.readFile(join(dir, 'logs.txt.3.gz'))).toString(), 'kept 1\n');
@@ -214,11 +250,19 @@ describe('rotation: recovery and time', () => {
     const args = ['--max-size', '256K', '--max-files', '1000', '--compress'];
     const first = await launch(t, { target, multithreaded: false, args });
     const flow = background(t, ['numbered', '127.0.0.1', String(first.port), 'crash', '40000', '500']);
-    await waitFor(async () => (await fsp.readdir(dir)).filter((n) => n.endsWith('.gz')).length >= 5 || null, 20_000, () => 'five .gz files');
+    await waitFor(
+      async () => (await fsp.readdir(dir)).filter((n) => n.endsWith('.gz')).length >= 5 || null,
+      20_000,
+      () => 'five .gz files',
+    );
     await first.kill();
     await flow.exit;
     const second = await launch(t, { target, multithreaded: false, args });
-    await waitFor(async () => !(await fsp.readdir(dir)).some((n) => n.includes('.pending-') || n.endsWith('.tmp')) || null, 10_000, () => 'recovery');
+    await waitFor(
+      async () => !(await fsp.readdir(dir)).some((n) => n.includes('.pending-') || n.endsWith('.tmp')) || null,
+      10_000,
+      () => 'recovery',
+    );
     await stopClean(second, 0);
     const files = (await rotatedFiles(dir, 'logs.txt')).filter((n) => !n.includes('.torn-'));
     for (const f of files) assert.match(f, /^logs\.txt\.\d+\.gz$/, `left after recovery: ${files.join(', ')}`);
@@ -235,15 +279,23 @@ describe('rotation: recovery and time', () => {
       const target = join(dir, 'logs.txt');
       // Fixed intervals (here 300 ms) name files by the second, like TimedRotatingFileHandler's 'S': two
       // periods in one second get .1.
-      const server = await launch(t, { target, multithreaded: mode.multithreaded, args: ['--rotate', '300ms', '--max-files', '1000', '--compress'] });
+      const server = await launch(t, {
+        target,
+        multithreaded: mode.multithreaded,
+        args: ['--rotate', '300ms', '--max-files', '1000', '--compress'],
+      });
       const flow = background(t, ['numbered', '127.0.0.1', String(server.port), 'timed', '300', '0', '5']);
       const e = await flow.exit;
       assert.equal(e.code, 0, e.stderr);
-      await waitFor(async () => {
-        let n = 0;
-        for (const f of [...(await rotatedFiles(dir, 'logs.txt')), 'logs.txt']) n += (await fileRecords(join(dir, f))).records.length;
-        return n >= 300 || null;
-      }, 10_000, () => '300 records');
+      await waitFor(
+        async () => {
+          let n = 0;
+          for (const f of [...(await rotatedFiles(dir, 'logs.txt')), 'logs.txt']) n += (await fileRecords(join(dir, f))).records.length;
+          return n >= 300 || null;
+        },
+        10_000,
+        () => '300 records',
+      );
       await sleep(300);
       await stopClean(server, 300);
       const rotated = await rotatedFiles(dir, 'logs.txt');
@@ -260,11 +312,15 @@ describe('rotation: recovery and time', () => {
     const target = join(dir, 'logs.txt');
     const server = await launch(t, { target, multithreaded: false, args: ['--rotate', 'daily', '--max-size', '4K', '--max-files', '100'] });
     await numbered(server.port, 'day', 100);
-    await waitFor(async () => {
-      let n = 0;
-      for (const f of [...(await rotatedFiles(dir, 'logs.txt')), 'logs.txt']) n += await lineCount(join(dir, f));
-      return n >= 100 || null;
-    }, 10_000, () => '100 lines');
+    await waitFor(
+      async () => {
+        let n = 0;
+        for (const f of [...(await rotatedFiles(dir, 'logs.txt')), 'logs.txt']) n += await lineCount(join(dir, f));
+        return n >= 100 || null;
+      },
+      10_000,
+      () => '100 lines',
+    );
     await stopClean(server, 100);
     const rotated = await rotatedFiles(dir, 'logs.txt');
     assert.ok(rotated.length >= 5, rotated.join(', '));
@@ -320,7 +376,11 @@ describe('rotation options', () => {
     }
     const server = await startCli(t, { target, env: { ...cleanEnv(), LOG_SERVER_MAX_SIZE: '2K' } });
     await numbered(server.port, 'env', 20);
-    await waitFor(async () => (await fsp.readdir(dir)).includes('logs.txt.2') || null, 10_000, () => 'rotation by LOG_SERVER_MAX_SIZE');
+    await waitFor(
+      async () => (await fsp.readdir(dir)).includes('logs.txt.2') || null,
+      10_000,
+      () => 'rotation by LOG_SERVER_MAX_SIZE',
+    );
     const exit = await server.stop('SIGTERM');
     assert.equal(exit.code, 0, exit.stderr);
   });

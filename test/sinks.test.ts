@@ -29,7 +29,7 @@ function makeLines(n: number): string[] {
  */
 function* throughOneBuffer(lines: string[]): Generator<[Buffer, number]> {
   const reused = Buffer.alloc(2 * 1024 * 1024);
-  for (let i = 0; i < lines.length; ) {
+  for (let i = 0; i < lines.length;) {
     const group = lines.slice(i, i + 1 + (i % 5));
     const n = reused.write(group.join(''), 0, 'utf8');
     yield [reused.subarray(0, n), group.length];
@@ -61,12 +61,18 @@ test('the file sink writes what it was given, though the caller reuses its buffe
     sink.startRotation();
     for (const [b, n] of throughOneBuffer(lines)) sink.write(b, n);
     await sink.close();
-    const files = (await readdir(dir)).filter((f) => f.startsWith(rotation ? 'rotated.jsonl' : 'plain.jsonl')).sort().reverse();
+    const files = (await readdir(dir))
+      .filter((f) => f.startsWith(rotation ? 'rotated.jsonl' : 'plain.jsonl'))
+      .sort()
+      .reverse();
     if (rotation) assert.ok(files.length > 3, `rotated into ${files.length} files`);
     let text = '';
     for (const f of files) text += await readFile(join(dir, f), 'utf8');
     assert.equal(sink.written, lines.length);
-    assert.ok(text === lines.join(''), `${rotation ? 'rotated' : 'plain'}: the file differs from the lines written (${text.length} vs ${lines.join('').length} chars)`);
+    assert.ok(
+      text === lines.join(''),
+      `${rotation ? 'rotated' : 'plain'}: the file differs from the lines written (${text.length} vs ${lines.join('').length} chars)`,
+    );
   }
 });
 
@@ -120,7 +126,10 @@ test('a chunk is used again once its copies are written, and never while one is 
   assert.notEqual(d.chunk, a.chunk);
   assert.notEqual(d.view.buffer, a.view.buffer);
   for (let i = 0; i < 20; i++) chunks.copy(line('e'), null);
-  assert.ok(a.view.every((x) => x === 0x61) && b.view.every((x) => x === 0x62) && c.view.every((x) => x === 0x63), 'a waiting copy was overwritten');
+  assert.ok(
+    a.view.every((x) => x === 0x61) && b.view.every((x) => x === 0x62) && c.view.every((x) => x === 0x63),
+    'a waiting copy was overwritten',
+  );
   // Written: the chunk goes back, and a later chunk is that same memory.
   chunks.done(a.chunk);
   chunks.done(b.chunk);
@@ -204,7 +213,11 @@ test('the lines pipe: of a batch cut off by the end (a worker killed mid-write),
   const [client, socket] = await connectedPair(t);
   const got: [string, number][] = [];
   const cuts: (number | null)[] = [];
-  const ended = readLinesPipe(socket, (l, n) => got.push([l.toString('utf8'), n]), (lost) => cuts.push(lost));
+  const ended = readLinesPipe(
+    socket,
+    (l, n) => got.push([l.toString('utf8'), n]),
+    (lost) => cuts.push(lost),
+  );
   const batch = (text: string, count: number) => {
     const b = Buffer.alloc(8 + Buffer.byteLength(text));
     b.writeUInt32BE(b.length - 4, 0);

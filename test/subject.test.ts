@@ -30,12 +30,18 @@ test('subject templates: {name} as the last token, the stream subject, bad templ
   assert.equal(t.subjectFor('app.db'), 'logs.app.db');
   assert.equal(t.streamSubject, 'logs.>');
   assert.equal(parseSubjectTemplate('all').subjectFor('x'), 'all');
-  for (const bad of ['logs.{name}.x', 'logs..{name}', 'logs.*', '$JS.{name}', 'a b.{name}', '']) assert.throws(() => parseSubjectTemplate(bad), /forward-subject/, bad);
+  for (const bad of ['logs.{name}.x', 'logs..{name}', 'logs.*', '$JS.{name}', 'a b.{name}', ''])
+    assert.throws(() => parseSubjectTemplate(bad), /forward-subject/, bad);
 });
 
 test('the logger name is found by a scan of the finished line', () => {
   const line = (o: object) => Buffer.from(JSON.stringify(o) + '\n');
-  assert.equal(loggerNameOf(line({ message: 'x,"name":"fake"', levelname: 'INFO', created: 1, created_human: 'h', name: 'real.one', extra: { name: 'nested' } })), 'real.one');
+  assert.equal(
+    loggerNameOf(
+      line({ message: 'x,"name":"fake"', levelname: 'INFO', created: 1, created_human: 'h', name: 'real.one', extra: { name: 'nested' } }),
+    ),
+    'real.one',
+  );
   assert.equal(loggerNameOf(line({ message: 'm', name: 'quote"and\\back \u00e9' })), 'quote"and\\back \u00e9');
   assert.equal(loggerNameOf(line({ message: 'm', name: null })), '');
   assert.equal(loggerNameOf(line({ message: 'm' })), '');

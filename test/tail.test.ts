@@ -105,10 +105,15 @@ describe('log-server tail: filters', () => {
     assert.deepEqual(levels(await tailOut(['--level', 'CRITICAL'], { LOG_SERVER_TARGET: target, LOG_SERVER_PORT: '9021' })), ['CRITICAL']);
 
     const now = Date.now() / 1000;
-    const at = (ago: number, msg: string) => JSON.stringify({ message: msg, levelname: 'INFO', created: now - ago, created_human: 'x', name: 'n' }) + '\n';
+    const at = (ago: number, msg: string) =>
+      JSON.stringify({ message: msg, levelname: 'INFO', created: now - ago, created_human: 'x', name: 'n' }) + '\n';
     const timed = join(dir, 'timed.txt');
     await fsp.writeFile(timed, at(7200, 'two hours ago') + at(1800, 'half an hour ago') + at(60, 'a minute ago') + at(1, 'just now'));
-    const msgs = (out: string) => out.split('\n').filter(Boolean).map((l) => l.slice(l.indexOf(' n  ') + 4));
+    const msgs = (out: string) =>
+      out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.slice(l.indexOf(' n  ') + 4));
     assert.deepEqual(msgs(await tailOut([timed, '--since', '10m'])), ['a minute ago', 'just now']);
     assert.deepEqual(msgs(await tailOut([timed, '--since', '1h'])), ['half an hour ago', 'a minute ago', 'just now']);
     assert.deepEqual(msgs(await tailOut([timed, '--since', '1h', '-n', '1'])), ['just now']);
@@ -144,7 +149,8 @@ describe('log-server tail: filters', () => {
     assert.ok(help.stdout.includes('--max-size') && help.stdout.includes('log-server tail --help'), help.stdout);
     const tailHelp = await runCli(['tail', '--help'], { env: env() });
     assert.equal(tailHelp.code, 0);
-    for (const flag of ['--follow', '--level', '--name', '--grep', '--since', '--json', '-n']) assert.ok(tailHelp.stdout.includes(flag), flag);
+    for (const flag of ['--follow', '--level', '--name', '--grep', '--since', '--json', '-n'])
+      assert.ok(tailHelp.stdout.includes(flag), flag);
   });
 });
 
@@ -155,7 +161,11 @@ describe('log-server tail: rotated files and -n from the end', () => {
       const target = join(dir, 'logs.txt');
       const server = await launch(t, { target, multithreaded: mode.multithreaded, args: ['--max-size', '4K', '--max-files', '50'] });
       await numbered(server.port, 'rot', 60);
-      await waitFor(async () => (await fsp.readdir(dir)).includes('logs.txt.3') || null, 10_000, () => 'logs.txt.3');
+      await waitFor(
+        async () => (await fsp.readdir(dir)).includes('logs.txt.3') || null,
+        10_000,
+        () => 'logs.txt.3',
+      );
       await stop(server);
       const rotated = await fsp.readFile(join(dir, 'logs.txt.3'), 'utf8');
       const want = rotated.split('\n').filter(Boolean).slice(-2);
@@ -173,7 +183,7 @@ describe('log-server tail: rotated files and -n from the end', () => {
     const file = join(dir, 'big.txt');
     // Lines from 1 byte to 200 KiB (the reader's block is 64 KiB), ~20 MiB in all.
     let seed = 7;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const lines: string[] = [];
     let total = 0;
     while (total < 20 * 2 ** 20) {
@@ -189,7 +199,10 @@ describe('log-server tail: rotated files and -n from the end', () => {
     const got: string[] = [];
     await eachLineBackward(fh, size, (l) => got.push(l) < lines.length + 1);
     assert.equal(got.length, lines.length);
-    assert.ok(got.every((l, i) => l === lines[lines.length - 1 - i]), 'every line, newest first');
+    assert.ok(
+      got.every((l, i) => l === lines[lines.length - 1 - i]),
+      'every line, newest first',
+    );
     for (const n of [1, 7, 300]) {
       const out = await tailOut([file, '-n', String(n), '--json']);
       assert.equal(out, lines.slice(-n).join('\n') + '\n', `-n ${n}`);
@@ -223,9 +236,21 @@ describe('log-server tail --follow in a terminal (tmux)', () => {
       await waitForLines(target, 5, 10_000);
       const tm = tmux(t);
       const envArgs = ['env', '-u', 'FORCE_COLOR', ...(color ? ['-u', 'NO_COLOR'] : ['NO_COLOR=1'])];
-      tm(['new-session', '-d', '-x', '220', '-y', '50', [...envArgs, process.execPath, CLI, 'tail', '-f', '-n', '3', target].map(shellQuote).join(' ')]);
+      tm([
+        'new-session',
+        '-d',
+        '-x',
+        '220',
+        '-y',
+        '50',
+        [...envArgs, process.execPath, CLI, 'tail', '-f', '-n', '3', target].map(shellQuote).join(' '),
+      ]);
       const screen = () => tm(['capture-pane', '-p', '-e', '-J', '-S', '-', '-E', '-']);
-      await waitFor(() => screen().includes('down #0') || null, 10_000, () => `the first entries on screen:\n${screen()}`);
+      await waitFor(
+        () => screen().includes('down #0') || null,
+        10_000,
+        () => `the first entries on screen:\n${screen()}`,
+      );
       assert.ok(!screen().includes('debug one #0'), '-n 3 shows only the last 3 entries');
       // Rotations (6K: a few records each), then logrotate's move and SIGHUP, then more rotations.
       for (let i = 1; i <= 6; i++) {
@@ -233,12 +258,20 @@ describe('log-server tail --follow in a terminal (tmux)', () => {
         if (i === 3) {
           // As logrotate would, long after the file was created (a file rotated away before the reader has
           // seen it at the path is read only by naming it: see the README).
-          await waitFor(() => screen().includes('down #3') || null, 10_000, () => `batch 3 on screen:\n${screen()}`);
+          await waitFor(
+            () => screen().includes('down #3') || null,
+            10_000,
+            () => `batch 3 on screen:\n${screen()}`,
+          );
           await fsp.rename(target, join(dir, 'moved.txt'));
           server.signal('SIGHUP');
         }
       }
-      await waitFor(() => screen().includes('down #6') || null, 10_000, () => `the last entry on screen:\n${screen()}`);
+      await waitFor(
+        () => screen().includes('down #6') || null,
+        10_000,
+        () => `the last entry on screen:\n${screen()}`,
+      );
       await sleep(300);
       const text = screen();
       const plain = text.replace(/\x1b\[[0-9;]*m/g, '');
@@ -250,7 +283,8 @@ describe('log-server tail --follow in a terminal (tmux)', () => {
       }
       assert.ok(plain.includes('    ZeroDivisionError: division by zero'));
       assert.ok((await fsp.readdir(dir)).filter((f) => /^logs\.txt\.\d+$/.test(f)).length >= 2, 'the server rotated');
-      if (color) assert.ok(text.includes(ESC) && /\x1b\[[0-9;]*32m/.test(text), `no colors on the terminal:\n${JSON.stringify(text.slice(0, 500))}`);
+      if (color)
+        assert.ok(text.includes(ESC) && /\x1b\[[0-9;]*32m/.test(text), `no colors on the terminal:\n${JSON.stringify(text.slice(0, 500))}`);
       else assert.ok(!text.includes(ESC), `colors despite NO_COLOR:\n${JSON.stringify(text.slice(0, 500))}`);
       await stop(server);
     });

@@ -17,7 +17,9 @@ export function build(rev: string): string {
     mkdirSync(join(ROOT, 'bench', 'builds'), { recursive: true });
     if (!existsSync(dir)) execFileSync('git', ['worktree', 'add', '--detach', dir, hash], { cwd: ROOT, stdio: 'ignore' });
     if (!existsSync(join(dir, 'node_modules'))) symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
-    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.build.json')], { stdio: 'inherit' });
+    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.build.json')], {
+      stdio: 'inherit',
+    });
   }
   // Revisions with the C++ transcoder: built by their own install script (node-gyp), as npm ci does.
   if (existsSync(join(dir, 'binding.gyp')) && !existsSync(join(dir, 'build', 'Release', 'transcode.node'))) {

@@ -38,11 +38,33 @@ export function serverCommand(kind: ServerKind, host: string, target: string, ar
   switch (kind) {
     case 'log-server':
       // BENCH_LOG_SERVER_DIST: another build of log-server (scripts/compare-builds.ts measures several side by side).
-      return [process.execPath, join(process.env.BENCH_LOG_SERVER_DIST ?? join(ROOT, 'dist'), 'cli.js'), '--host', host, '--port', '0', '--target', target, ...args];
+      return [
+        process.execPath,
+        join(process.env.BENCH_LOG_SERVER_DIST ?? join(ROOT, 'dist'), 'cli.js'),
+        '--host',
+        host,
+        '--port',
+        '0',
+        '--target',
+        target,
+        ...args,
+      ];
     case 'python-receiver':
       return ['python3', join(ROOT, 'scripts', 'python-receiver.py'), '--host', host, '--port', '0', '--target', target, ...args];
     case 'raw-sink':
-      return [process.execPath, '--import', 'tsx', join(ROOT, 'scripts', 'raw-sink.ts'), '--host', host, '--port', '0', '--target', target, ...args];
+      return [
+        process.execPath,
+        '--import',
+        'tsx',
+        join(ROOT, 'scripts', 'raw-sink.ts'),
+        '--host',
+        host,
+        '--port',
+        '0',
+        '--target',
+        target,
+        ...args,
+      ];
   }
 }
 
@@ -218,7 +240,7 @@ export class ProcMonitor {
       parents.set(pid, st.ppid);
     }
     // descendants: repeat until no new member (process trees here are shallow)
-    for (let grew = true; grew; ) {
+    for (let grew = true; grew;) {
       grew = false;
       for (const [pid, ppid] of parents) {
         if (!tree.has(pid) && tree.has(ppid)) {

@@ -18,7 +18,11 @@ export async function consumeMain(argv: string[]): Promise<number> {
     .options({
       target: { type: 'string', default: 'logs.txt', describe: 'file the lines are appended to (locked, as the server locks its own)' },
       stream: { type: 'string', default: 'LOGS', describe: 'the stream to read' },
-      durable: { type: 'string', default: 'log-server-consume', describe: 'name of the durable pull consumer (one per target; it is re-positioned from FILE.seq at start)' },
+      durable: {
+        type: 'string',
+        default: 'log-server-consume',
+        describe: 'name of the durable pull consumer (one per target; it is re-positioned from FILE.seq at start)',
+      },
       filter: { type: 'string', describe: "only these subjects, e.g. 'logs.app.>'" },
       batch: { type: 'number', default: 1000, describe: 'messages per fetch, fsync and acknowledgement' },
     })
@@ -45,13 +49,23 @@ export async function consumeMain(argv: string[]): Promise<number> {
   if (!/^[^\s,]+(,[^\s,]+)*$/.test(servers)) return bad(`not a NATS URL list: ${JSON.stringify(servers)}`);
   if (parsed.target === '') return bad('target must be a file path');
   if (!/^[A-Za-z0-9_-]+$/.test(parsed.stream)) return bad(`stream must be a stream name, not ${JSON.stringify(parsed.stream)}`);
-  if (!/^[A-Za-z0-9_-]+$/.test(parsed.durable)) return bad(`durable must be a consumer name of letters, digits, _ and -, not ${JSON.stringify(parsed.durable)}`);
-  if (!Number.isInteger(parsed.batch) || parsed.batch < 1 || parsed.batch > 100_000) return bad('batch must be an integer from 1 to 100000');
+  if (!/^[A-Za-z0-9_-]+$/.test(parsed.durable))
+    return bad(`durable must be a consumer name of letters, digits, _ and -, not ${JSON.stringify(parsed.durable)}`);
+  if (!Number.isInteger(parsed.batch) || parsed.batch < 1 || parsed.batch > 100_000)
+    return bad('batch must be an integer from 1 to 100000');
 
   const reporter = streamReporter(undefined, 'log-server consume');
   let running;
   try {
-    running = await startConsumer({ servers, target: parsed.target, stream: parsed.stream, durable: parsed.durable, filter: parsed.filter, batch: parsed.batch, reporter });
+    running = await startConsumer({
+      servers,
+      target: parsed.target,
+      stream: parsed.stream,
+      durable: parsed.durable,
+      filter: parsed.filter,
+      batch: parsed.batch,
+      reporter,
+    });
   } catch (err) {
     if (err instanceof ServerError) {
       process.stderr.write(`log-server consume: ${err.message}\n`);

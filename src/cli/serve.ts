@@ -29,7 +29,9 @@ export async function serveMain(argv: string[]): Promise<number> {
     .alias('h', 'help')
     .alias('v', 'version')
     .wrap(Math.min(110, process.stdout.columns || 110))
-    .epilog(`Every option can also be given as LOG_SERVER_<NAME>, e.g. LOG_SERVER_PORT=9021. SIGHUP reopens the target (for logrotate). To read the log: log-server tail --help. Sizes: ${DEFAULTS.maxFrame / MiB} MiB frame, ${DEFAULTS.maxEntry / MiB} MiB entry, ${DEFAULTS.maxBuffer / MiB} MiB buffer by default.`)
+    .epilog(
+      `Every option can also be given as LOG_SERVER_<NAME>, e.g. LOG_SERVER_PORT=9021. SIGHUP reopens the target (for logrotate). To read the log: log-server tail --help. Sizes: ${DEFAULTS.maxFrame / MiB} MiB frame, ${DEFAULTS.maxEntry / MiB} MiB entry, ${DEFAULTS.maxBuffer / MiB} MiB buffer by default.`,
+    )
     .fail((msg, err) => {
       failure = msg ?? err?.message ?? 'invalid arguments';
     })

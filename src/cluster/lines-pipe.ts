@@ -55,7 +55,10 @@ export class LinesPipeSink extends EventEmitter implements EntrySink {
   write(lines: Buffer, count: number): boolean {
     if (this.batch !== null && HEADER + this.bytes + lines.length > this.batch.length) this.flush();
     if (this.batch === null) {
-      this.batch = HEADER + lines.length > BATCH_BUFFER ? Buffer.allocUnsafe(HEADER + lines.length) : (this.free.pop() ?? Buffer.allocUnsafe(BATCH_BUFFER));
+      this.batch =
+        HEADER + lines.length > BATCH_BUFFER
+          ? Buffer.allocUnsafe(HEADER + lines.length)
+          : (this.free.pop() ?? Buffer.allocUnsafe(BATCH_BUFFER));
     }
     lines.copy(this.batch, HEADER + this.bytes);
     this.count += count;
@@ -139,7 +142,11 @@ let readBuffer: Buffer | null = null;
  * the whole lines that came are handed on; `onCut` is told how many of its lines are lost (null when not even
  * its count came).
  */
-export function readLinesPipe(pipe: Socket, onLines: (lines: Buffer, count: number) => void, onCut: (lost: number | null) => void): Promise<void> {
+export function readLinesPipe(
+  pipe: Socket,
+  onLines: (lines: Buffer, count: number) => void,
+  onCut: (lost: number | null) => void,
+): Promise<void> {
   // A worker is trusted: its batches are not limited in size (a batch is at least one line of up to --max-entry).
   const frames = new FrameReader(0xffffffff, BATCH_BUFFER);
   const onFrame = (frame: Buffer) => onLines(frame.subarray(4), frame.readUInt32BE(0));

@@ -36,7 +36,12 @@ export const startWorkerPool: StartBackend = async ({ options: o, reporter, sink
     );
   }
   const config: WorkerConfig = { utc: o.utc, maxFrame: o.maxFrame, maxEntry: o.maxEntry };
-  cluster.setupPrimary({ exec: join(__dirname, 'worker' + extname(__filename)), serialization: 'advanced', args: [], stdio: [...WORKER_STDIO] });
+  cluster.setupPrimary({
+    exec: join(__dirname, 'worker' + extname(__filename)),
+    serialization: 'advanced',
+    args: [],
+    stdio: [...WORKER_STDIO],
+  });
   const states = new Map<Worker, WorkerState>();
   /** For the stop summary, each worker's TCP counters: its final ones once it stopped (whenever that message is
    * read), else the last it reported (a worker killed with kill -9 sends no final ones). */
@@ -68,7 +73,10 @@ export const startWorkerPool: StartBackend = async ({ options: o, reporter, sink
           }
         };
         const onCut = (lost: number | null) =>
-          reporter.warn('worker-batch-cut', `worker ${worker.process.pid} ended in the middle of sending a batch of lines: ${lost === null ? 'the batch is lost (not even its size arrived)' : `${lost} of its lines are lost (its whole lines that arrived are written)`}`);
+          reporter.warn(
+            'worker-batch-cut',
+            `worker ${worker.process.pid} ended in the middle of sending a batch of lines: ${lost === null ? 'the batch is lost (not even its size arrived)' : `${lost} of its lines are lost (its whole lines that arrived are written)`}`,
+          );
         linesPipes.push(readLinesPipe(pipe, onLines, onCut));
       }
       const state: WorkerState = { worker, connections: 0, ready: false };
@@ -108,7 +116,10 @@ export const startWorkerPool: StartBackend = async ({ options: o, reporter, sink
         workerGone(stats, worker.id);
         if (stopping) return;
         stats.workerRestarts++;
-        reporter.warn('worker-exit', `worker ${worker.process.pid} died (${signal ?? `exit code ${code}`}) with ${state.connections} connections; starting a new one`);
+        reporter.warn(
+          'worker-exit',
+          `worker ${worker.process.pid} died (${signal ?? `exit code ${code}`}) with ${state.connections} connections; starting a new one`,
+        );
         setTimeout(() => {
           if (!stopping) void fork();
         }, 100).unref();

@@ -71,7 +71,10 @@ export interface ServerOptions {
 }
 
 /** The options as the server runs with them: every default filled in, sizes in bytes, lists normalised. */
-export interface ResolvedOptions extends Omit<ServerOptions, 'maxSize' | 'forwardStream' | 'forwardSubject' | 'forwardReplicas' | 'forwardMaxAge' | 'forwardMaxBytes' | 'forwardDuplicateWindow'> {
+export interface ResolvedOptions extends Omit<
+  ServerOptions,
+  'maxSize' | 'forwardStream' | 'forwardSubject' | 'forwardReplicas' | 'forwardMaxAge' | 'forwardMaxBytes' | 'forwardDuplicateWindow'
+> {
   maxSize?: number;
   forwardStream: string;
   forwardSubject: string;
@@ -83,14 +86,18 @@ export interface ResolvedOptions extends Omit<ServerOptions, 'maxSize' | 'forwar
 
 type SpecKey = (typeof OPTION_SPECS)[number]['key'];
 /** Every option but the reporter has its row in the table, and every row is an option (checked at compile time). */
-const everyOptionHasASpec: [Exclude<keyof ServerOptions, SpecKey | 'reporter'>, Exclude<SpecKey, keyof ServerOptions>] extends [never, never] ? true : never = true;
+const everyOptionHasASpec: [Exclude<keyof ServerOptions, SpecKey | 'reporter'>, Exclude<SpecKey, keyof ServerOptions>] extends [
+  never,
+  never,
+]
+  ? true
+  : never = true;
 void everyOptionHasASpec;
 
 /** The fixed defaults, by option key (options without one, such as httpPort, are off unless given). */
-export const DEFAULTS = Object.fromEntries(OPTION_SPECS.filter((s: OptionSpec) => s.default !== undefined).map((s: OptionSpec) => [s.key, s.default])) as Pick<
-  ResolvedOptions,
-  Extract<(typeof OPTION_SPECS)[number], { default: unknown }>['key']
->;
+export const DEFAULTS = Object.fromEntries(
+  OPTION_SPECS.filter((s: OptionSpec) => s.default !== undefined).map((s: OptionSpec) => [s.key, s.default]),
+) as Pick<ResolvedOptions, Extract<(typeof OPTION_SPECS)[number], { default: unknown }>['key']>;
 
 /** Fills in defaults and checks every value; throws OptionError naming the bad option. */
 export function resolveOptions(partial: Partial<ServerOptions>): ResolvedOptions {

@@ -58,8 +58,24 @@ const port = (flag: string) => integer(flag, 0, 65535, 'an integer from 0 to 655
 
 export const OPTION_SPECS = [
   // The server
-  { key: 'host', flag: 'host', kind: 'string', default: '127.0.0.1', group: 'server', describe: 'address to listen on', check: (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : fail('host must be a non-empty address')) },
-  { key: 'port', flag: 'port', kind: 'integer', default: 9020, group: 'server', describe: 'TCP port (9020 is logging.handlers.DEFAULT_TCP_LOGGING_PORT; 0 picks one)', check: port('port') },
+  {
+    key: 'host',
+    flag: 'host',
+    kind: 'string',
+    default: '127.0.0.1',
+    group: 'server',
+    describe: 'address to listen on',
+    check: (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : fail('host must be a non-empty address')),
+  },
+  {
+    key: 'port',
+    flag: 'port',
+    kind: 'integer',
+    default: 9020,
+    group: 'server',
+    describe: 'TCP port (9020 is logging.handlers.DEFAULT_TCP_LOGGING_PORT; 0 picks one)',
+    check: port('port'),
+  },
   {
     key: 'target',
     flag: 'target',
@@ -67,9 +83,20 @@ export const OPTION_SPECS = [
     default: 'logs.txt',
     group: 'server',
     describe: 'file the JSON lines are appended to (--no-target: none, with --forward)',
-    check: (v: unknown, o) => (typeof v === 'string' && (v.length > 0 || o.forward !== undefined) ? v : fail('target must be a file path (it may be empty only with --forward)')),
+    check: (v: unknown, o) =>
+      typeof v === 'string' && (v.length > 0 || o.forward !== undefined)
+        ? v
+        : fail('target must be a file path (it may be empty only with --forward)'),
   },
-  { key: 'multithreaded', flag: 'multithreaded', kind: 'boolean', default: false, group: 'server', describe: 'decode in worker processes; the primary alone writes the file', check: boolean('multithreaded') },
+  {
+    key: 'multithreaded',
+    flag: 'multithreaded',
+    kind: 'boolean',
+    default: false,
+    group: 'server',
+    describe: 'decode in worker processes; the primary alone writes the file',
+    check: boolean('multithreaded'),
+  },
   {
     key: 'workers',
     flag: 'workers',
@@ -81,8 +108,24 @@ export const OPTION_SPECS = [
     // 0: one per CPU.
     check: (v: unknown) => integer('workers', 1, 256, 'an integer from 1 to 256')(v === 0 ? availableParallelism() : v),
   },
-  { key: 'utc', flag: 'utc', kind: 'boolean', default: false, group: 'server', describe: 'write created_human in UTC instead of local time', check: boolean('utc') },
-  { key: 'drainTimeout', flag: 'drain-timeout', kind: 'integer', default: 10_000, group: 'server', describe: 'on stop, ms open connections may keep sending', check: integer('drain-timeout', 0, undefined, 'a non-negative integer (ms)') },
+  {
+    key: 'utc',
+    flag: 'utc',
+    kind: 'boolean',
+    default: false,
+    group: 'server',
+    describe: 'write created_human in UTC instead of local time',
+    check: boolean('utc'),
+  },
+  {
+    key: 'drainTimeout',
+    flag: 'drain-timeout',
+    kind: 'integer',
+    default: 10_000,
+    group: 'server',
+    describe: 'on stop, ms open connections may keep sending',
+    check: integer('drain-timeout', 0, undefined, 'a non-negative integer (ms)'),
+  },
   {
     key: 'rejects',
     flag: 'rejects',
@@ -93,9 +136,33 @@ export const OPTION_SPECS = [
     check: (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : fail('rejects must be a file path')),
   },
   // Limits
-  { key: 'maxFrame', flag: 'max-frame', kind: 'integer', default: 8 * MiB, group: 'limits', describe: 'largest frame accepted, in bytes; a longer one closes its connection', check: integer('max-frame', 64, undefined, 'an integer of at least 64 bytes') },
-  { key: 'maxEntry', flag: 'max-entry', kind: 'integer', default: 16 * MiB, group: 'limits', describe: 'largest JSON line a record may become, in characters', check: integer('max-entry', 1024, undefined, 'an integer of at least 1024') },
-  { key: 'maxConnections', flag: 'max-connections', kind: 'integer', default: 1024, group: 'limits', describe: 'connections served at once', check: integer('max-connections', 1, undefined, 'a positive integer') },
+  {
+    key: 'maxFrame',
+    flag: 'max-frame',
+    kind: 'integer',
+    default: 8 * MiB,
+    group: 'limits',
+    describe: 'largest frame accepted, in bytes; a longer one closes its connection',
+    check: integer('max-frame', 64, undefined, 'an integer of at least 64 bytes'),
+  },
+  {
+    key: 'maxEntry',
+    flag: 'max-entry',
+    kind: 'integer',
+    default: 16 * MiB,
+    group: 'limits',
+    describe: 'largest JSON line a record may become, in characters',
+    check: integer('max-entry', 1024, undefined, 'an integer of at least 1024'),
+  },
+  {
+    key: 'maxConnections',
+    flag: 'max-connections',
+    kind: 'integer',
+    default: 1024,
+    group: 'limits',
+    describe: 'connections served at once',
+    check: integer('max-connections', 1, undefined, 'a positive integer'),
+  },
   {
     key: 'maxBuffer',
     flag: 'max-buffer',
@@ -108,8 +175,24 @@ export const OPTION_SPECS = [
     check: integer('max-buffer', MiB, undefined, 'an integer of at least 1 MiB'),
   },
   // Inputs besides TCP, and access
-  { key: 'udp', flag: 'udp', kind: 'boolean', default: true, group: 'inputs', describe: 'also take DatagramHandler datagrams on UDP, same host and port (--no-udp: off)', check: boolean('udp') },
-  { key: 'udpBuffer', flag: 'udp-buffer', kind: 'integer', default: 4 * MiB, group: 'inputs', describe: 'UDP receive buffer asked of the kernel, in bytes (capped by net.core.rmem_max)', check: integer('udp-buffer', 4096, 1024 * MiB, 'an integer from 4096 to 1 GiB') },
+  {
+    key: 'udp',
+    flag: 'udp',
+    kind: 'boolean',
+    default: true,
+    group: 'inputs',
+    describe: 'also take DatagramHandler datagrams on UDP, same host and port (--no-udp: off)',
+    check: boolean('udp'),
+  },
+  {
+    key: 'udpBuffer',
+    flag: 'udp-buffer',
+    kind: 'integer',
+    default: 4 * MiB,
+    group: 'inputs',
+    describe: 'UDP receive buffer asked of the kernel, in bytes (capped by net.core.rmem_max)',
+    check: integer('udp-buffer', 4096, 1024 * MiB, 'an integer from 4096 to 1 GiB'),
+  },
   {
     key: 'httpPort',
     flag: 'http-port',
@@ -129,7 +212,10 @@ export const OPTION_SPECS = [
     default: '/log',
     group: 'inputs',
     describe: 'the path HTTPHandler requests are taken at',
-    check: (v: unknown) => (typeof v === 'string' && /^\/[^?#\s]*$/.test(v) ? v : fail(`http-path must start with / and hold no ?, # or spaces, not ${JSON.stringify(v)}`)),
+    check: (v: unknown) =>
+      typeof v === 'string' && /^\/[^?#\s]*$/.test(v)
+        ? v
+        : fail(`http-path must start with / and hold no ?, # or spaces, not ${JSON.stringify(v)}`),
   },
   {
     key: 'httpAuth',
@@ -138,9 +224,18 @@ export const OPTION_SPECS = [
     defaultText: 'none',
     group: 'inputs',
     describe: 'user:password the HTTPHandler credentials must match (Basic auth; prefer LOG_SERVER_HTTP_AUTH)',
-    check: (v: unknown) => (typeof v === 'string' && /^[^:]+:/.test(v) ? v : fail('http-auth must be user:password (a user without ":", then the password)')),
+    check: (v: unknown) =>
+      typeof v === 'string' && /^[^:]+:/.test(v) ? v : fail('http-auth must be user:password (a user without ":", then the password)'),
   },
-  { key: 'metricsPort', flag: 'metrics-port', kind: 'integer', defaultText: 'off', group: 'inputs', describe: 'serve /metrics (Prometheus) and /healthz over HTTP on this port of --host', check: port('metrics-port') },
+  {
+    key: 'metricsPort',
+    flag: 'metrics-port',
+    kind: 'integer',
+    defaultText: 'off',
+    group: 'inputs',
+    describe: 'serve /metrics (Prometheus) and /healthz over HTTP on this port of --host',
+    check: port('metrics-port'),
+  },
   {
     key: 'allow',
     flag: 'allow',
@@ -172,11 +267,20 @@ export const OPTION_SPECS = [
     group: 'rotation',
     describe: 'rotate the target daily or hourly: logs.txt.2026-11-25 …',
     check: (v: unknown, o) => {
-      if (typeof v !== 'string' || parseInterval(v) === null) fail(`rotate must be daily, hourly or an interval such as 30s or 5m, not ${String(v)}`);
+      if (typeof v !== 'string' || parseInterval(v) === null)
+        fail(`rotate must be daily, hourly or an interval such as 30s or 5m, not ${String(v)}`);
       return o.target !== '' ? v : fail('max-size and rotate need a target file (there is none with --no-target)');
     },
   },
-  { key: 'maxFiles', flag: 'max-files', kind: 'integer', default: 5, group: 'rotation', describe: 'rotated files kept; older ones are removed', check: integer('max-files', 1, 100_000, 'an integer from 1 to 100000') },
+  {
+    key: 'maxFiles',
+    flag: 'max-files',
+    kind: 'integer',
+    default: 5,
+    group: 'rotation',
+    describe: 'rotated files kept; older ones are removed',
+    check: integer('max-files', 1, 100_000, 'an integer from 1 to 100000'),
+  },
   {
     key: 'compress',
     flag: 'compress',
@@ -186,7 +290,9 @@ export const OPTION_SPECS = [
     describe: 'gzip rotated files (in the background): logs.txt.1.gz …',
     check: (v: unknown, o) => {
       boolean('compress')(v);
-      return !v || o.maxSize !== undefined || o.rotate !== undefined ? v : fail('compress needs max-size or rotate (it gzips the rotated files)');
+      return !v || o.maxSize !== undefined || o.rotate !== undefined
+        ? v
+        : fail('compress needs max-size or rotate (it gzips the rotated files)');
     },
   },
   // Forwarding to NATS JetStream
@@ -197,7 +303,10 @@ export const OPTION_SPECS = [
     defaultText: 'off',
     group: 'forwarding',
     describe: 'also (or, with --target "", only) publish every record to NATS JetStream: nats://host1:4222,host2:4222',
-    check: (v: unknown) => (typeof v === 'string' && /^[^\s,]+(,[^\s,]+)*$/.test(v) ? v : fail(`forward must be nats://host:port[,nats://host2:port,...], not ${JSON.stringify(v)}`)),
+    check: (v: unknown) =>
+      typeof v === 'string' && /^[^\s,]+(,[^\s,]+)*$/.test(v)
+        ? v
+        : fail(`forward must be nats://host:port[,nats://host2:port,...], not ${JSON.stringify(v)}`),
   },
   {
     key: 'forwardStream',
@@ -206,7 +315,10 @@ export const OPTION_SPECS = [
     default: 'LOGS',
     group: 'forwarding',
     describe: 'JetStream stream (created if missing, used as it is if it exists)',
-    check: (v: unknown) => (typeof v === 'string' && /^[A-Za-z0-9_-]+$/.test(v) ? v : fail(`forward-stream must be a stream name of letters, digits, _ and -, not ${JSON.stringify(v)}`)),
+    check: (v: unknown) =>
+      typeof v === 'string' && /^[A-Za-z0-9_-]+$/.test(v)
+        ? v
+        : fail(`forward-stream must be a stream name of letters, digits, _ and -, not ${JSON.stringify(v)}`),
   },
   {
     key: 'forwardSubject',
@@ -225,7 +337,15 @@ export const OPTION_SPECS = [
       return v;
     },
   },
-  { key: 'forwardReplicas', flag: 'forward-replicas', kind: 'integer', default: 1, group: 'forwarding', describe: 'replicas of the stream when it is created', check: integer('forward-replicas', 1, 5, 'an integer from 1 to 5') },
+  {
+    key: 'forwardReplicas',
+    flag: 'forward-replicas',
+    kind: 'integer',
+    default: 1,
+    group: 'forwarding',
+    describe: 'replicas of the stream when it is created',
+    check: integer('forward-replicas', 1, 5, 'an integer from 1 to 5'),
+  },
   {
     key: 'forwardMaxAge',
     flag: 'forward-max-age',
@@ -235,10 +355,20 @@ export const OPTION_SPECS = [
     describe: 'stream limit when created: seconds a record is kept (0: forever)',
     check: (v: unknown, o) => {
       const age = integer('forward-max-age', 0, undefined, 'a non-negative integer (seconds)')(v);
-      return age === 0 || age >= (o.forwardDuplicateWindow as number) ? age : fail('forward-max-age must be at least forward-duplicate-window');
+      return age === 0 || age >= (o.forwardDuplicateWindow as number)
+        ? age
+        : fail('forward-max-age must be at least forward-duplicate-window');
     },
   },
-  { key: 'forwardMaxBytes', flag: 'forward-max-bytes', kind: 'integer', default: 0, group: 'forwarding', describe: 'stream limit when created: bytes kept, oldest dropped first (0: no limit)', check: integer('forward-max-bytes', 0, undefined, 'a non-negative integer') },
+  {
+    key: 'forwardMaxBytes',
+    flag: 'forward-max-bytes',
+    kind: 'integer',
+    default: 0,
+    group: 'forwarding',
+    describe: 'stream limit when created: bytes kept, oldest dropped first (0: no limit)',
+    check: integer('forward-max-bytes', 0, undefined, 'a non-negative integer'),
+  },
   {
     key: 'forwardDuplicateWindow',
     flag: 'forward-duplicate-window',

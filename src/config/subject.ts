@@ -37,7 +37,14 @@ export function nameToSubjectTokens(name: string): string {
 export function subjectTokensToName(tokens: string): string {
   return tokens
     .split('.')
-    .map((t) => (t === '%' ? '' : Buffer.from(t.replace(/%([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8')))
+    .map((t) =>
+      t === '%'
+        ? ''
+        : Buffer.from(
+            t.replace(/%([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))),
+            'latin1',
+          ).toString('utf8'),
+    )
     .join('.');
 }
 

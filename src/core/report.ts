@@ -41,14 +41,17 @@ export function streamReporter(
       state.held++;
       if (state.timer === null) {
         const s = state;
-        s.timer = setTimeout(() => {
-          s.timer = null;
-          if (s.held > 0) {
-            emit(`... and ${s.held} more ${kind} in the last second`);
-            s.held = 0;
-            s.lastAt = Date.now();
-          }
-        }, intervalMs - (now - state.lastAt));
+        s.timer = setTimeout(
+          () => {
+            s.timer = null;
+            if (s.held > 0) {
+              emit(`... and ${s.held} more ${kind} in the last second`);
+              s.held = 0;
+              s.lastAt = Date.now();
+            }
+          },
+          intervalMs - (now - state.lastAt),
+        );
         s.timer.unref();
       }
     },

@@ -247,7 +247,7 @@ export function decodeFast(b: Buffer): unknown {
       case 0x86 /* TUPLE2 */:
       case 0x87 /* TUPLE3 */: {
         const n = op - 0x84;
-        if (stack.length < n || marks.length > 0 && stack.length - n <= marks[marks.length - 1]) return DECLINED;
+        if (stack.length < n || (marks.length > 0 && stack.length - n <= marks[marks.length - 1])) return DECLINED;
         stack.push(stack.splice(stack.length - n, n));
         break;
       }

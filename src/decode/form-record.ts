@@ -18,7 +18,17 @@ export type FormLineMaker = (form: string, out: LineBuffer) => void;
 export const NUMERIC_FIELDS = new Set(['created', 'msecs', 'relativeCreated', 'levelno', 'lineno', 'thread', 'process']);
 
 /** Fields that are None unless set: their text `None` is null again. */
-export const NONE_FIELDS = new Set(['args', 'exc_info', 'exc_text', 'stack_info', 'thread', 'threadName', 'process', 'processName', 'taskName']);
+export const NONE_FIELDS = new Set([
+  'args',
+  'exc_info',
+  'exc_text',
+  'stack_info',
+  'thread',
+  'threadName',
+  'process',
+  'processName',
+  'taskName',
+]);
 
 const INT = /^-?\d+$/;
 const FLOAT = /^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
@@ -51,7 +61,8 @@ export function makeFormLineMaker(options: { utc: boolean; maxEntry: number }): 
     }
     const message = record.get('message');
     const line = formatEntry(record, humanTime, limits, typeof message === 'string' ? message : undefined);
-    if (line.length > options.maxEntry) throw new RefusedRecord('too-large', `entry of ${line.length} characters is over the ${options.maxEntry}-character limit`);
+    if (line.length > options.maxEntry)
+      throw new RefusedRecord('too-large', `entry of ${line.length} characters is over the ${options.maxEntry}-character limit`);
     out.utf8(line);
   };
 }

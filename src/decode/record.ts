@@ -19,7 +19,9 @@ export type LineMaker = (payload: Buffer, out: LineBuffer) => void;
 export function makeLineMaker(options: { utc: boolean; maxEntry: number }): LineMaker {
   const humanTime = makeHumanTime(options.utc);
   const limits = { maxDepth: 100, maxChars: options.maxEntry };
-  const transcode = makeNativeTranscoder(options.utc, options.maxEntry) ?? ((payload: Buffer, out: LineBuffer) => transcodeRecord(payload, out, humanTime, options.maxEntry));
+  const transcode =
+    makeNativeTranscoder(options.utc, options.maxEntry) ??
+    ((payload: Buffer, out: LineBuffer) => transcodeRecord(payload, out, humanTime, options.maxEntry));
   return (payload, out) => {
     const before = out.length;
     try {

@@ -25,12 +25,20 @@ function createdSeconds(created: unknown): number {
 }
 
 /** `message`: the record's `msg` unless the input knows better (HTTPHandler may send the merged message). */
-export function formatEntry(record: unknown, humanTime: HumanTime, limits: JsonLimits = DEFAULT_JSON_LIMITS, givenMessage?: string): string {
+export function formatEntry(
+  record: unknown,
+  humanTime: HumanTime,
+  limits: JsonLimits = DEFAULT_JSON_LIMITS,
+  givenMessage?: string,
+): string {
   if (!(record instanceof Map)) throw new RefusedRecord('not-a-dict', 'the pickle does not hold a dict');
   const created = record.get('created');
   const seconds = createdSeconds(created);
   if (!(seconds > MIN_CREATED && seconds < MAX_CREATED)) {
-    throw new RefusedRecord('bad-created', record.has('created') ? '`created` is not a number within the years 1 to 9999' : 'no `created` field');
+    throw new RefusedRecord(
+      'bad-created',
+      record.has('created') ? '`created` is not a number within the years 1 to 9999' : 'no `created` field',
+    );
   }
   const w = new JsonWriter(limits);
   w.path.add(record);

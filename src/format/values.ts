@@ -48,7 +48,6 @@ export class PyObject {
   }
 }
 
-
 export interface JsonLimits {
   /** Containers nested deeper than this refuse the record (the record dict itself is depth 1). */
   maxDepth: number;
@@ -317,7 +316,6 @@ function uuidText(state: unknown): string | undefined {
   const hex = n.toString(16).padStart(32, '0');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
-
 
 /**
  * `isoformat()` of a pickled datetime/date/time. Their first argument is the C implementation's packed state

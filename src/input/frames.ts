@@ -10,7 +10,10 @@
 
 export class FrameTooLarge extends Error {
   readonly code = 'frame-too-large';
-  constructor(readonly length: number, readonly limit: number) {
+  constructor(
+    readonly length: number,
+    readonly limit: number,
+  ) {
     super(`frame of ${length} bytes is over the ${limit}-byte limit`);
     this.name = 'FrameTooLarge';
   }

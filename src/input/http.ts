@@ -111,13 +111,28 @@ export class HttpInput {
     if (req.method === 'GET') {
       const query = q < 0 ? '' : url.slice(q + 1);
       this.stats.bytesIn += query.length;
-      if (query.length > this.o.maxFrame) return this.refuse(res, client, 413, 'frame-too-large', `${what}: a query of ${query.length} bytes is over the ${this.o.maxFrame}-byte limit`);
+      if (query.length > this.o.maxFrame)
+        return this.refuse(
+          res,
+          client,
+          413,
+          'frame-too-large',
+          `${what}: a query of ${query.length} bytes is over the ${this.o.maxFrame}-byte limit`,
+        );
       return this.take(res, client, query);
     }
     const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-    if (type !== FORM_TYPE) return this.refuse(res, client, 415, 'bad-content-type', `${what}: the body must be ${FORM_TYPE}, not ${type || 'untyped'}`);
+    if (type !== FORM_TYPE)
+      return this.refuse(res, client, 415, 'bad-content-type', `${what}: the body must be ${FORM_TYPE}, not ${type || 'untyped'}`);
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > this.o.maxFrame) return this.refuse(res, client, 413, 'frame-too-large', `${what}: a body of ${declared} bytes is over the ${this.o.maxFrame}-byte limit`);
+    if (declared > this.o.maxFrame)
+      return this.refuse(
+        res,
+        client,
+        413,
+        'frame-too-large',
+        `${what}: a body of ${declared} bytes is over the ${this.o.maxFrame}-byte limit`,
+      );
     const chunks: Buffer[] = [];
     let size = 0;
     let over = false;
@@ -185,7 +200,12 @@ export class HttpInput {
       // The client went away inside a request: within its body, the request's own 'close' reports it.
       if (!this.busySockets.has(socket)) {
         this.stats.received++;
-        refuse(this.stats, this.o.reporter, this.o.onReject, 'a request', { client: `${socket.remoteAddress}:${socket.remotePort}`, input: 'http', reason: 'truncated-frame', detail: 'the client went away inside the request line or headers' });
+        refuse(this.stats, this.o.reporter, this.o.onReject, 'a request', {
+          client: `${socket.remoteAddress}:${socket.remotePort}`,
+          input: 'http',
+          reason: 'truncated-frame',
+          detail: 'the client went away inside the request line or headers',
+        });
       }
       socket.destroy();
       return;
@@ -195,10 +215,19 @@ export class HttpInput {
       return;
     }
     const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-    const [status, text, reason]: [number, string, RefusalCode] = tooLarge ? [431, 'Request Header Fields Too Large', 'frame-too-large'] : [400, 'Bad Request', 'bad-request'];
-    const detail = tooLarge ? `the request line and headers pass the ${this.o.maxFrame}-byte limit` : `not an HTTP request (${err.code ?? err.message})`;
+    const [status, text, reason]: [number, string, RefusalCode] = tooLarge
+      ? [431, 'Request Header Fields Too Large', 'frame-too-large']
+      : [400, 'Bad Request', 'bad-request'];
+    const detail = tooLarge
+      ? `the request line and headers pass the ${this.o.maxFrame}-byte limit`
+      : `not an HTTP request (${err.code ?? err.message})`;
     this.stats.received++;
-    refuse(this.stats, this.o.reporter, this.o.onReject, 'a request', { client: `${socket.remoteAddress}:${socket.remotePort}`, input: 'http', reason, detail });
+    refuse(this.stats, this.o.reporter, this.o.onReject, 'a request', {
+      client: `${socket.remoteAddress}:${socket.remotePort}`,
+      input: 'http',
+      reason,
+      detail,
+    });
     socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${reason}: ${detail}\n`);
   }
 

@@ -18,8 +18,6 @@ import type { LineMaker } from '../decode/record';
 import type { EntrySink } from '../sink/sink';
 import type { Reporter } from '../core/report';
 
-
-
 /** Bytes a socket read takes at most: what libuv asks for by default. */
 const READ_BUFFER = 64 * 1024;
 
@@ -91,7 +89,13 @@ export class ConnectionSet {
     socket.on('close', () => {
       if (reader.inFrame) {
         const { length, bytes } = reader.partial();
-        this.refuse('truncated-frame', client, `connection closed inside a frame (${reader.pendingBytes} bytes of it received)`, bytes, length >= 0 ? length : undefined);
+        this.refuse(
+          'truncated-frame',
+          client,
+          `connection closed inside a frame (${reader.pendingBytes} bytes of it received)`,
+          bytes,
+          length >= 0 ? length : undefined,
+        );
       }
       this.open.delete(socket);
       this.paused.delete(socket);

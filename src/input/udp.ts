@@ -90,7 +90,10 @@ export class DatagramInput {
   /** "udp 127.0.0.1:9020 (receive buffer 4194304 bytes)", with a hint when the kernel granted less than asked. */
   describe(): string {
     const got = this.recvBufferSize;
-    const capped = got < this.o.recvBuffer ? `, not the ${this.o.recvBuffer} asked: raise net.core.rmem_max (sysctl -w net.core.rmem_max=${this.o.recvBuffer})` : '';
+    const capped =
+      got < this.o.recvBuffer
+        ? `, not the ${this.o.recvBuffer} asked: raise net.core.rmem_max (sysctl -w net.core.rmem_max=${this.o.recvBuffer})`
+        : '';
     return `udp ${formatAddress(this.address)} (receive buffer ${got} bytes${capped})`;
   }
 
@@ -103,17 +106,40 @@ export class DatagramInput {
     const announced = msg.length >= 4 ? msg.readUInt32BE(0) : -1;
     if (announced !== msg.length - 4) {
       if (announced > this.o.maxFrame) {
-        return this.refuse({ client, reason: 'frame-too-large', detail: `frame of ${announced} bytes is over the ${this.o.maxFrame}-byte limit`, length: announced });
+        return this.refuse({
+          client,
+          reason: 'frame-too-large',
+          detail: `frame of ${announced} bytes is over the ${this.o.maxFrame}-byte limit`,
+          length: announced,
+        });
       }
-      const detail = announced < 0 ? `datagram of ${msg.length} bytes is shorter than a length prefix` : `datagram of ${msg.length} bytes announces a ${announced}-byte pickle, not ${msg.length - 4}`;
-      return this.refuse({ client, reason: 'bad-datagram', detail, length: announced < 0 ? undefined : announced, frame: msg.toString('base64') });
+      const detail =
+        announced < 0
+          ? `datagram of ${msg.length} bytes is shorter than a length prefix`
+          : `datagram of ${msg.length} bytes announces a ${announced}-byte pickle, not ${msg.length - 4}`;
+      return this.refuse({
+        client,
+        reason: 'bad-datagram',
+        detail,
+        length: announced < 0 ? undefined : announced,
+        frame: msg.toString('base64'),
+      });
     }
     const payload = msg.subarray(4);
     if (payload.length > this.o.maxFrame) {
-      return this.refuse({ client, reason: 'frame-too-large', detail: `frame of ${payload.length} bytes is over the ${this.o.maxFrame}-byte limit`, length: payload.length });
+      return this.refuse({
+        client,
+        reason: 'frame-too-large',
+        detail: `frame of ${payload.length} bytes is over the ${this.o.maxFrame}-byte limit`,
+        length: payload.length,
+      });
     }
     if (this.sinkFull && this.overflowBytes > this.o.maxBuffer) {
-      return this.refuse({ client, reason: 'overflow', detail: `the writer is behind and ${this.overflowBytes} bytes of UDP lines wait for it; datagram dropped` });
+      return this.refuse({
+        client,
+        reason: 'overflow',
+        detail: `the writer is behind and ${this.overflowBytes} bytes of UDP lines wait for it; datagram dropped`,
+      });
     }
     const before = this.lines.length;
     try {

@@ -69,7 +69,10 @@ async function readSeq(path: string): Promise<SeqRecord | null> {
   } catch {
     // fall through
   }
-  throw new ServerError('LOGSERVER_ERR_FILE', `${path} is not a sequence record written by log-server consume (remove it to start from the stream's beginning)`);
+  throw new ServerError(
+    'LOGSERVER_ERR_FILE',
+    `${path} is not a sequence record written by log-server consume (remove it to start from the stream's beginning)`,
+  );
 }
 
 /** Replaces the record atomically (write, fsync, rename, fsync the directory). */
@@ -137,11 +140,15 @@ export async function startConsumer(o: ConsumeOptions): Promise<RunningConsumer>
   let consumer: Consumer;
   try {
     last = await reconcile(target, seqPath, o.stream, reporter);
-    nc = await connect({ servers: o.servers.split(',').map((s) => s.trim()), name: `log-server consume ${o.durable}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 5000 }).catch(
-      (err: Error) => {
-        throw new ServerError('LOGSERVER_ERR_NATS', `cannot connect to ${o.servers}: ${err.message}`);
-      },
-    );
+    nc = await connect({
+      servers: o.servers.split(',').map((s) => s.trim()),
+      name: `log-server consume ${o.durable}`,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      timeout: 5000,
+    }).catch((err: Error) => {
+      throw new ServerError('LOGSERVER_ERR_NATS', `cannot connect to ${o.servers}: ${err.message}`);
+    });
     consumer = await position(nc, o, last.seq);
   } catch (err) {
     await cleanup();
@@ -309,11 +316,16 @@ async function reconcile(target: string, seqPath: string, stream: string, report
     return { stream, seq: 0, ino: after.ino, size: after.size };
   }
   if (rec.stream !== stream) {
-    throw new ServerError('LOGSERVER_ERR_FILE', `${seqPath} records stream ${rec.stream}, not ${stream}: use another target, or remove it to start from the beginning`);
+    throw new ServerError(
+      'LOGSERVER_ERR_FILE',
+      `${seqPath} records stream ${rec.stream}, not ${stream}: use another target, or remove it to start from the beginning`,
+    );
   }
   if (st.ino === rec.ino && st.size > rec.size) {
     await fsp.truncate(target, rec.size);
-    reporter.info(`cut ${st.size - rec.size} bytes from the end of ${target}: written after sequence ${rec.seq} but never recorded (they come again)`);
+    reporter.info(
+      `cut ${st.size - rec.size} bytes from the end of ${target}: written after sequence ${rec.seq} but never recorded (they come again)`,
+    );
   } else if (st.ino !== rec.ino || st.size < rec.size) {
     // Rotated or truncated since: nothing to compare; the sequence alone says where to go on.
     await repairTornTail(target, reporter);

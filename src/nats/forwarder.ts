@@ -168,7 +168,10 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
     } catch (err) {
       throw new ServerError('LOGSERVER_ERR_NATS', (err as Error).message);
     }
-    const servers = o.servers.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const servers = o.servers
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
     let nc: NatsConnection;
     try {
       nc = await connect({
@@ -188,7 +191,9 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
       await ensureStream(nc, o, subjects.streamSubject);
     } catch (err) {
       await nc.close().catch(() => {});
-      throw err instanceof ServerError ? err : new ServerError('LOGSERVER_ERR_NATS', `cannot set up stream ${o.stream} on ${o.servers}: ${(err as Error).message}`);
+      throw err instanceof ServerError
+        ? err
+        : new ServerError('LOGSERVER_ERR_NATS', `cannot set up stream ${o.stream} on ${o.servers}: ${(err as Error).message}`);
     }
     const f = new NatsForwarder(nc, o);
     o.reporter.info(`forwarding to stream ${o.stream} (subjects ${subjects.streamSubject}) on ${nc.getServer()}`);
@@ -208,7 +213,13 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
       const end = lines.indexOf(0x0a, start);
       const stop = end < 0 ? lines.length : end;
       const name = loggerNameOf(lines, start, stop);
-      this.queue.push({ seq: this.nextSeq++, subject: this.subjects.subjectFor(name), data: lines.subarray(start, stop), state: 0, sentAt: 0 });
+      this.queue.push({
+        seq: this.nextSeq++,
+        subject: this.subjects.subjectFor(name),
+        data: lines.subarray(start, stop),
+        state: 0,
+        sentAt: 0,
+      });
       this.stats.bufferedBytes += stop - start;
       start = stop + 1;
     }
@@ -237,7 +248,9 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
    */
   async close(timeoutMs: number): Promise<ForwardResult> {
     if (this.stats.buffered > 0) {
-      this.o.reporter.info(`waiting up to ${timeoutMs} ms for ${this.stats.buffered} records to be acknowledged by stream ${this.o.stream}`);
+      this.o.reporter.info(
+        `waiting up to ${timeoutMs} ms for ${this.stats.buffered} records to be acknowledged by stream ${this.o.stream}`,
+      );
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([this.idle(), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
       clearTimeout(timer);
@@ -250,12 +263,17 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.nc.close().catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, 2000)))]);
     clearTimeout(timer);
-    if (missing > 0) this.o.reporter.info(`${missing} records were not acknowledged by stream ${this.o.stream} (last error: ${this.stats.lastError || 'none'})`);
+    if (missing > 0)
+      this.o.reporter.info(
+        `${missing} records were not acknowledged by stream ${this.o.stream} (last error: ${this.stats.lastError || 'none'})`,
+      );
     const st = this.stats;
     if (st.failures > 0 || st.tooLarge > 0) {
       this.o.reporter.info(
         [
-          st.failures > 0 ? `forwarding had ${st.failures} failed rounds (last: ${st.lastError}), ${st.reconnects} reconnects; ${st.retried} records sent again, ${st.duplicates} of them found already stored` : '',
+          st.failures > 0
+            ? `forwarding had ${st.failures} failed rounds (last: ${st.lastError}), ${st.reconnects} reconnects; ${st.retried} records sent again, ${st.duplicates} of them found already stored`
+            : '',
           st.tooLarge > 0 ? `${st.tooLarge} records too large to forward` : '',
         ]
           .filter(Boolean)
@@ -303,7 +321,10 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
     const p = this.find(seq);
     let error = '';
     if (msg.headers?.hasError) {
-      error = msg.headers.code === 503 ? `no JetStream stream answers on ${this.o.stream} (503 no responders)` : `${msg.headers.code} ${msg.headers.description}`;
+      error =
+        msg.headers.code === 503
+          ? `no JetStream stream answers on ${this.o.stream} (503 no responders)`
+          : `${msg.headers.code} ${msg.headers.description}`;
     } else {
       try {
         const ack = JSON.parse(msg.string()) as { error?: { description?: string; code?: number; err_code?: number }; duplicate?: boolean };
@@ -448,7 +469,10 @@ export class NatsForwarder extends EventEmitter implements EntrySink {
         case 'disconnect':
           this.stats.connected = false;
           this.stats.server = '';
-          this.o.reporter.warn('forward-disconnected', `lost the connection to ${s.server}; ${this.stats.buffered} records waiting; reconnecting`);
+          this.o.reporter.warn(
+            'forward-disconnected',
+            `lost the connection to ${s.server}; ${this.stats.buffered} records waiting; reconnecting`,
+          );
           this.fail(`disconnected from ${s.server}`);
           break;
         case 'reconnect':
@@ -479,7 +503,10 @@ async function ensureStream(nc: NatsConnection, o: ForwardOptions, subject: stri
     const info = await jsm.streams.info(o.stream);
     const listens = info.config.subjects ?? [];
     if (!listens.some((s) => subjectCovers(s, subject))) {
-      throw new ServerError('LOGSERVER_ERR_NATS', `stream ${o.stream} exists but does not listen on ${subject} (its subjects: ${listens.join(', ') || 'none'})`);
+      throw new ServerError(
+        'LOGSERVER_ERR_NATS',
+        `stream ${o.stream} exists but does not listen on ${subject} (its subjects: ${listens.join(', ') || 'none'})`,
+      );
     }
     return;
   } catch (err) {

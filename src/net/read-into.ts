@@ -35,7 +35,13 @@ function findInternals(): Internals | null {
   const kBufferCb = symbols.find((s) => s.description === 'kBufferCb');
   const fields = probe as unknown as Record<symbol, unknown>;
   probe.destroy();
-  if (kBuffer === undefined || kBufferCb === undefined || !(fields[kBuffer] instanceof Uint8Array) || typeof fields[kBufferCb] !== 'function') return null;
+  if (
+    kBuffer === undefined ||
+    kBufferCb === undefined ||
+    !(fields[kBuffer] instanceof Uint8Array) ||
+    typeof fields[kBufferCb] !== 'function'
+  )
+    return null;
   return { kBuffer, kBufferCb };
 }
 
@@ -43,7 +49,11 @@ const internals = process.env.LOGSERVER_READ_INTO === '0' ? null : findInternals
 
 /** Why sockets do not read into a reused buffer here, or null when they do. */
 export const readIntoMissing: string | null =
-  process.env.LOGSERVER_READ_INTO === '0' ? 'LOGSERVER_READ_INTO=0 is set' : internals === null ? `Node ${process.version} does not have the internals of its onread option that this uses` : null;
+  process.env.LOGSERVER_READ_INTO === '0'
+    ? 'LOGSERVER_READ_INTO=0 is set'
+    : internals === null
+      ? `Node ${process.version} does not have the internals of its onread option that this uses`
+      : null;
 
 /**
  * Makes `socket` read into `buffer` and hand each chunk to `onChunk`. Returns false (and changes nothing) if it
@@ -53,7 +63,7 @@ export function readInto(socket: Socket, buffer: Buffer, onChunk: (chunk: Buffer
   const handle = (socket as unknown as { _handle?: { useUserBuffer?: (b: Uint8Array) => void } })._handle;
   if (internals === null || typeof handle?.useUserBuffer !== 'function') return false;
   // Anything read before the switch (none in practice: the socket was made in this turn of the event loop).
-  for (let chunk: Buffer | null; (chunk = socket.read() as Buffer | null) !== null; ) onChunk(chunk);
+  for (let chunk: Buffer | null; (chunk = socket.read() as Buffer | null) !== null;) onChunk(chunk);
   const fields = socket as unknown as Record<symbol, unknown>;
   const callback: OnRead = (nread, buf) => onChunk(buf.subarray(0, nread));
   fields[internals.kBuffer] = buffer;

@@ -39,10 +39,12 @@ export interface MetricsSource {
 /** Why the server is not healthy, or null: it must listen and its last write must have succeeded. */
 export function healthProblem(source: MetricsSource): string | null {
   if (!source.stats.listening) return 'not accepting connections (starting or stopping)';
-  if (source.sink.failure !== null) return `cannot write to ${source.sink.path}: ${source.sink.failure}; ${source.sink.pending} entries waiting`;
+  if (source.sink.failure !== null)
+    return `cannot write to ${source.sink.path}: ${source.sink.failure}; ${source.sink.pending} entries waiting`;
   const f = source.forwarder?.stats;
   if (f !== undefined) {
-    if (!f.connected) return `not connected to NATS${f.lastError ? ` (${f.lastError})` : ''}; ${f.buffered} records waiting to be forwarded`;
+    if (!f.connected)
+      return `not connected to NATS${f.lastError ? ` (${f.lastError})` : ''}; ${f.buffered} records waiting to be forwarded`;
     if (source.forwarder!.full) return `forwarding is over --max-buffer behind (${f.buffered} records waiting); inputs paused`;
   }
   return source.unhealthy?.() ?? null;
@@ -99,7 +101,12 @@ export function makeRegistry(source: MetricsSource): Registry {
       this.inc(sink.batches);
     },
   });
-  const latency = new Histogram({ name: 'log_server_write_duration_seconds', help: 'Time one write (writev) of a batch to the target file took.', buckets: WRITE_BUCKETS, registers });
+  const latency = new Histogram({
+    name: 'log_server_write_duration_seconds',
+    help: 'Time one write (writev) of a batch to the target file took.',
+    buckets: WRITE_BUCKETS,
+    registers,
+  });
   sink.onWrite = (seconds) => latency.observe(seconds);
   new Gauge({
     name: 'log_server_entries_pending',

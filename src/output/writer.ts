@@ -104,7 +104,15 @@ export class Writer {
       );
       return;
     }
-    const line = JSON.stringify({ time: new Date().toISOString(), client: r.client, input: r.input, reason: r.reason, detail: r.detail, length: r.length, frame: r.frame });
+    const line = JSON.stringify({
+      time: new Date().toISOString(),
+      client: r.client,
+      input: r.input,
+      reason: r.reason,
+      detail: r.detail,
+      length: r.length,
+      frame: r.frame,
+    });
     this.rejects.write(Buffer.from(line + '\n', 'utf8'), 1);
   }
 

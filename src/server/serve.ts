@@ -20,7 +20,10 @@ export async function serveForever(host: string, port: number, options: Partial<
   if (cluster.isWorker) {
     // pm2 cluster mode (or another node:cluster primary) runs its app as cluster workers: each instance would
     // fight for the target's lock, and its listening socket belongs to someone else's primary.
-    throw new ServerError('LOGSERVER_ERR_CLUSTER_WORKER', 'cannot run as a cluster worker (pm2 cluster mode?): start it in fork mode (exec_mode: "fork", one instance); use --multithreaded for more processes');
+    throw new ServerError(
+      'LOGSERVER_ERR_CLUSTER_WORKER',
+      'cannot run as a cluster worker (pm2 cluster mode?): start it in fork mode (exec_mode: "fork", one instance); use --multithreaded for more processes',
+    );
   }
   const server = await startServer({ ...options, host, port });
   const onSignal = () => void server.close();

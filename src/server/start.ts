@@ -80,7 +80,14 @@ async function start(o: ResolvedOptions, reporter: Reporter, startBackend: Start
   };
   try {
     afterStep();
-    const tcp = (backend = await startBackend({ options: o, reporter, sink: writer.entries, reject: (r) => writer.reject(r), stats, requestStop: () => void stop?.() }));
+    const tcp = (backend = await startBackend({
+      options: o,
+      reporter,
+      sink: writer.entries,
+      reject: (r) => writer.reject(r),
+      stats,
+      requestStop: () => void stop?.(),
+    }));
     afterStep();
     const allowed = makeAllowCheck(o.allow);
     listener = net.createServer(tcp.listenerOptions, (socket) => {
@@ -88,7 +95,10 @@ async function start(o: ResolvedOptions, reporter: Reporter, startBackend: Start
       if (!allowed(socket.remoteAddress)) return refuseNotAllowed(socket, stats, reporter);
       if (tcp.openConnections() >= o.maxConnections) {
         countRefusedConnection(stats, 'too-many-connections');
-        reporter.warn('too-many-connections', `refused a connection from ${socket.remoteAddress}:${socket.remotePort}: already ${o.maxConnections} open (--max-connections)`);
+        reporter.warn(
+          'too-many-connections',
+          `refused a connection from ${socket.remoteAddress}:${socket.remotePort}: already ${o.maxConnections} open (--max-connections)`,
+        );
         socket.destroy();
         return;
       }
@@ -96,7 +106,9 @@ async function start(o: ResolvedOptions, reporter: Reporter, startBackend: Start
     });
     // UDP and HTTP are served in this process, straight into the writer's sink (input/inputs.ts); their datagrams
     // and requests are checked against --allow too.
-    ({ address, others } = await listenWithOtherInputs(listener, o, (at) => startOtherInputs(o, at, writer.entries, reporter, (r) => writer.reject(r), allowed)));
+    ({ address, others } = await listenWithOtherInputs(listener, o, (at) =>
+      startOtherInputs(o, at, writer.entries, reporter, (r) => writer.reject(r), allowed),
+    ));
     afterStep();
     if (o.metricsPort !== undefined) {
       metrics = await startMetrics(o.host, o.metricsPort, {
@@ -133,21 +145,50 @@ async function start(o: ResolvedOptions, reporter: Reporter, startBackend: Start
     await othersStopped;
     const written = await writer.close(o.drainTimeout);
     await metrics?.close();
-    const others = Object.fromEntries([inputs.udp && ['udp', inputs.udp.stats], inputs.http && ['http', inputs.http.stats]].filter((e) => !!e));
+    const others = Object.fromEntries(
+      [inputs.udp && ['udp', inputs.udp.stats], inputs.http && ['http', inputs.http.stats]].filter((e) => !!e),
+    );
     // A lock lost while stopping still makes the stop a failure.
-    const summary: ServerSummary = { written, ...summaryCounts(tcp.tcpStats(), others), rejectsDropped: writer.rejectsDropped, fatal: fatal ?? lockLost ?? undefined, forward: writer.forward };
+    const summary: ServerSummary = {
+      written,
+      ...summaryCounts(tcp.tcpStats(), others),
+      rejectsDropped: writer.rejectsDropped,
+      fatal: fatal ?? lockLost ?? undefined,
+      forward: writer.forward,
+    };
     reporter.info(summaryLine(summary, writer.path));
     return summary;
   });
   stop = stopper.run;
-  return { address, target: writer.path, close: () => stopper.run(), reopen: () => writer.reopen(reporter), closed: stopper.done, forward: writer.forwarder?.stats };
+  return {
+    address,
+    target: writer.path,
+    close: () => stopper.run(),
+    reopen: () => writer.reopen(reporter),
+    closed: stopper.done,
+    forward: writer.forwarder?.stats,
+  };
 }
 
 /** The start lines, the same in both modes: where it listens and writes, the open-to-all warning, metrics, UDP/HTTP. */
-function announceStart(reporter: Reporter, o: ResolvedOptions, address: AddressInfo, writing: string, mode: string, metrics: MetricsEndpoint | null, inputs: OtherInputs): void {
+function announceStart(
+  reporter: Reporter,
+  o: ResolvedOptions,
+  address: AddressInfo,
+  writing: string,
+  mode: string,
+  metrics: MetricsEndpoint | null,
+  inputs: OtherInputs,
+): void {
   reporter.info(`listening on ${formatAddress(address)}, writing ${writing}, ${mode}`);
-  if (nativeMissing !== null) reporter.info(`decoding with the TypeScript transcoder, about 3x slower: the C++ one is not used because ${nativeMissing}; \`npm run install\` builds it (needs g++ and make)`);
-  if (readIntoMissing !== null) reporter.info(`reading sockets into a new buffer per read (more memory and CPU at full speed), not one reused buffer: ${readIntoMissing}`);
+  if (nativeMissing !== null)
+    reporter.info(
+      `decoding with the TypeScript transcoder, about 3x slower: the C++ one is not used because ${nativeMissing}; \`npm run install\` builds it (needs g++ and make)`,
+    );
+  if (readIntoMissing !== null)
+    reporter.info(
+      `reading sockets into a new buffer per read (more memory and CPU at full speed), not one reused buffer: ${readIntoMissing}`,
+    );
   const warning = openToAllWarning(o.host, address.port, o.allow);
   if (warning !== null) reporter.info(warning);
   if (metrics !== null) reporter.info(metrics.line);

@@ -24,20 +24,33 @@ export interface ServerSummary {
 }
 
 export function summaryLine(s: ServerSummary, target: string): string {
-  const refused = s.refused > 0 ? `; refused ${s.refused} (${Object.entries(s.refusedBy).map(([k, n]) => `${k} ${n}`).join(', ')})` : '';
+  const refused =
+    s.refused > 0
+      ? `; refused ${s.refused} (${Object.entries(s.refusedBy)
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ')})`
+      : '';
   const dropped = s.rejectsDropped ? `; ${s.rejectsDropped} refused frames not kept in the rejects file` : '';
   const others = Object.entries(s.byInput ?? {}).some(([name, n]) => name !== 'tcp' && n.received > 0);
   const byInput = others
-    ? `; received ${Object.entries(s.byInput ?? {}).map(([name, n]) => `${name} ${n.received}${n.refused > 0 ? ` (${n.refused} refused)` : ''}`).join(', ')}`
+    ? `; received ${Object.entries(s.byInput ?? {})
+        .map(([name, n]) => `${name} ${n.received}${n.refused > 0 ? ` (${n.refused} refused)` : ''}`)
+        .join(', ')}`
     : '';
-  const forward = s.forward ? `; forwarded ${s.forward.acknowledged} records to stream ${s.forward.stream}${s.forward.unacknowledged > 0 ? `, ${s.forward.unacknowledged} NOT acknowledged` : ''}` : '';
+  const forward = s.forward
+    ? `; forwarded ${s.forward.acknowledged} records to stream ${s.forward.stream}${s.forward.unacknowledged > 0 ? `, ${s.forward.unacknowledged} NOT acknowledged` : ''}`
+    : '';
   // Forwarding only: the "target" is the stream.
-  const wrote = s.forward && target === `nats stream ${s.forward.stream}` ? forward.slice(2) : `wrote ${s.written} records to ${target}${forward}`;
+  const wrote =
+    s.forward && target === `nats stream ${s.forward.stream}` ? forward.slice(2) : `wrote ${s.written} records to ${target}${forward}`;
   return `stopped; ${wrote}${refused}${dropped}${byInput}`;
 }
 
 /** The summary's counts: the TCP input's `tcp` plus the other inputs' (by name), with a breakdown by input. */
-export function summaryCounts(tcp: InputStats, others: Record<string, InputStats>): Pick<ServerSummary, 'received' | 'refused' | 'refusedBy' | 'byInput'> {
+export function summaryCounts(
+  tcp: InputStats,
+  others: Record<string, InputStats>,
+): Pick<ServerSummary, 'received' | 'refused' | 'refusedBy' | 'byInput'> {
   const all = newInputStats();
   addStats(all, tcp);
   const byInput: NonNullable<ServerSummary['byInput']> = { tcp: { received: tcp.received, refused: tcp.refused } };

@@ -83,7 +83,10 @@ export class FileSink extends EventEmitter implements EntrySink {
   private readonly rotator: Rotator | null;
   private readonly clock: () => number;
 
-  constructor(readonly path: string, options: FileSinkOptions) {
+  constructor(
+    readonly path: string,
+    options: FileSinkOptions,
+  ) {
     super();
     this.highWaterMark = options.highWaterMark ?? 16 * 1024 * 1024;
     this.lingerMs = options.lingerMs ?? 1;
@@ -208,11 +211,17 @@ export class FileSink extends EventEmitter implements EntrySink {
       if (this.queueCounts[0] === REOPEN) return this.reopenNow();
       if (this.rotator !== null && this.dueForRotation()) return this.rotateNow();
       // Room left in this file: a batch ends at the last whole line that fits.
-      const room = this.rotation?.maxSize !== undefined && this.rotateBlockedUntil <= this.clock() ? this.rotation.maxSize - this.size : Infinity;
+      const room =
+        this.rotation?.maxSize !== undefined && this.rotateBlockedUntil <= this.clock() ? this.rotation.maxSize - this.size : Infinity;
       let bytes = 0;
       let n = 0;
       let count = 0;
-      while (n < this.queue.length && n < MAX_IOV && this.queueCounts[n] !== REOPEN && (n === 0 || bytes + this.queue[n].length <= MAX_WRITE)) {
+      while (
+        n < this.queue.length &&
+        n < MAX_IOV &&
+        this.queueCounts[n] !== REOPEN &&
+        (n === 0 || bytes + this.queue[n].length <= MAX_WRITE)
+      ) {
         if (bytes + this.queue[n].length > room) {
           // Split this buffer after the last line that fits; a first line longer than a whole file gets one alone.
           const buf = this.queue[n];
@@ -310,7 +319,10 @@ export class FileSink extends EventEmitter implements EntrySink {
     const rotator = this.rotator!;
     const fail = (err: unknown) => {
       this.rotateBlockedUntil = this.clock() + ROTATE_RETRY_MS;
-      this.reporter.warn('rotate-error', `cannot rotate ${this.path}: ${describeFsError(err)}; still writing to it, trying again in ${ROTATE_RETRY_MS / 1000} s`);
+      this.reporter.warn(
+        'rotate-error',
+        `cannot rotate ${this.path}: ${describeFsError(err)}; still writing to it, trying again in ${ROTATE_RETRY_MS / 1000} s`,
+      );
       this.writeNext();
     };
     rotator.moveAway(this.fileStart).then((moved) => {

@@ -44,7 +44,10 @@ export async function lockTarget(path: string, onCompromised: (err: Error) => vo
     };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ELOCKED') {
-      throw new ServerError('LOGSERVER_ERR_LOCKED', `${path} is in use by another log-server (its lock ${path}.lock is held and kept fresh)`);
+      throw new ServerError(
+        'LOGSERVER_ERR_LOCKED',
+        `${path} is in use by another log-server (its lock ${path}.lock is held and kept fresh)`,
+      );
     }
     throw new ServerError('LOGSERVER_ERR_LOCK', `cannot lock ${path}: ${(err as Error).message}`, { cause: err });
   }

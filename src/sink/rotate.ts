@@ -41,7 +41,10 @@ export interface RotationOptions {
 export function periodStart(interval: Interval, t: number, utc: boolean): number {
   if (interval.kind === 'fixed') return Math.floor(t / interval.ms) * interval.ms;
   const d = new Date(t);
-  if (interval.kind === 'daily') return utc ? Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) : new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+  if (interval.kind === 'daily')
+    return utc
+      ? Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate())
+      : new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
   return utc
     ? Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours())
     : new Date(d.getFullYear(), d.getMonth(), d.getDate(), d.getHours()).getTime();

@@ -30,7 +30,10 @@ export async function repairTornTail(path: string, reporter: Reporter): Promise<
     }
     const tail = Buffer.alloc(size - cut);
     await fh.read(tail, 0, tail.length, cut);
-    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const stamp = new Date()
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z');
     const tornPath = `${path}.torn-${stamp}`;
     await fsp.writeFile(tornPath, tail, { flag: 'wx' });
     await fh.truncate(cut);

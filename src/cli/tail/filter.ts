@@ -25,7 +25,10 @@ export class UsageError extends Error {}
 
 /** `app.*` → /^app\..*$/: `*` any characters (dots too), `?` one. */
 export function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`);
 }
 
@@ -36,7 +39,8 @@ export function parseSince(value: string, now = Date.now()): number {
   const m = /^(\d+(?:\.\d+)?)\s*([smhd])$/.exec(value.trim());
   if (m) return now - Number(m[1]) * UNIT_MS[m[2]];
   const t = Date.parse(value.trim().replace(' ', 'T'));
-  if (Number.isNaN(t)) throw new UsageError(`--since must be a duration (30s, 10m, 2h, 1d) or a date and time (2026-11-25 14:00), not ${value}`);
+  if (Number.isNaN(t))
+    throw new UsageError(`--since must be a duration (30s, 10m, 2h, 1d) or a date and time (2026-11-25 14:00), not ${value}`);
   return t;
 }
 

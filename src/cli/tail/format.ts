@@ -13,9 +13,29 @@ import { makeHumanTime } from '../../format/time';
 
 /** The attributes every LogRecord has (and the two the server adds): everything else is an extra. */
 export const STANDARD_FIELDS = new Set([
-  'name', 'msg', 'args', 'levelname', 'levelno', 'pathname', 'filename', 'module', 'exc_info', 'exc_text',
-  'stack_info', 'lineno', 'funcName', 'created', 'msecs', 'relativeCreated', 'thread', 'threadName',
-  'processName', 'process', 'taskName', 'message', 'created_human',
+  'name',
+  'msg',
+  'args',
+  'levelname',
+  'levelno',
+  'pathname',
+  'filename',
+  'module',
+  'exc_info',
+  'exc_text',
+  'stack_info',
+  'lineno',
+  'funcName',
+  'created',
+  'msecs',
+  'relativeCreated',
+  'thread',
+  'threadName',
+  'processName',
+  'process',
+  'taskName',
+  'message',
+  'created_human',
 ]);
 
 export type Entry = Record<string, unknown>;
@@ -65,7 +85,11 @@ function valueText(v: unknown): string {
 }
 
 function indent(text: string): string {
-  return text.replace(/\n+$/, '').split('\n').map((l) => '    ' + l).join('\n');
+  return text
+    .replace(/\n+$/, '')
+    .split('\n')
+    .map((l) => '    ' + l)
+    .join('\n');
 }
 
 /** The entry as text, with ANSI colors if `color`. */

@@ -42,7 +42,7 @@ export async function eachLineBackward(fh: FileHandle, end: number, visit: (line
 /** Where the last complete line ends (just after its "\n"), reading backwards from `size`. */
 export async function endOfLastLine(fh: FileHandle, size: number): Promise<number> {
   const buf = Buffer.allocUnsafe(BLOCK);
-  for (let pos = size; pos > 0; ) {
+  for (let pos = size; pos > 0;) {
     const start = Math.max(0, pos - BLOCK);
     const { bytesRead } = await fh.read(buf, 0, pos - start, start);
     const nl = buf.subarray(0, bytesRead).lastIndexOf(0x0a);
