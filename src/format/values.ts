@@ -153,6 +153,19 @@ export class JsonWriter {
   out = '';
   /** Containers being written (the path from the root): meeting one again means a cycle. */
   readonly path = new Set<object>();
+  /**
+   * Containers already written, with their text and how deep they nest. A pickle's memo lets a few hundred bytes
+   * refer to one container many times (`b = [b, b]` sixty times is 2**60 leaves): each is walked once, and every
+   * further reference appends its text, after checking that it fits --max-entry and the depth limit. Each
+   * container is written into a string of its own and joined to its holder's (V8 joins strings without copying
+   * them), so a reference costs no copy either: a frame costs time and memory in proportion to its bytes, and
+   * to the line it really makes once that fits.
+   */
+  private readonly written = new Map<object, { text: string; height: number }>();
+  /** The deepest nesting reached so far in the container being written. */
+  private deepest = 0;
+  /** Characters written by the holders of the container being written (`out` holds its own text only). */
+  private outside = 0;
 
   constructor(private readonly limits: JsonLimits = DEFAULT_JSON_LIMITS) {}
 
@@ -190,22 +203,44 @@ export class JsonWriter {
       return;
     }
     this.checkSize();
-    if (depth + 1 > this.limits.maxDepth) {
-      throw new RefusedRecord('too-deep', `values nested deeper than ${this.limits.maxDepth} levels`);
+    const before = this.written.get(v);
+    if (before !== undefined) {
+      if (depth + before.height > this.limits.maxDepth) throw this.tooDeep();
+      if (this.outside + this.out.length + before.text.length > this.limits.maxChars) throw this.tooLarge();
+      this.deepest = Math.max(this.deepest, depth + before.height);
+      this.out += before.text;
+      return;
     }
+    if (depth + 1 > this.limits.maxDepth) throw this.tooDeep();
     if (this.path.has(v)) throw new RefusedRecord('cyclic', 'a value contains itself');
     this.path.add(v);
+    const holder = this.out;
+    const outerDeepest = this.deepest;
+    this.outside += holder.length;
+    this.out = '';
+    this.deepest = depth + 1;
     if (Array.isArray(v)) this.array(v, depth + 1);
     else if (v instanceof Map) this.object(v, depth + 1);
     else if (v instanceof PyObject) this.pyObject(v, depth + 1);
     else throw new RefusedRecord('bad-pickle', 'undecodable value');
     this.path.delete(v);
+    const text = this.out;
+    this.written.set(v, { text, height: this.deepest - depth });
+    this.outside -= holder.length;
+    this.out = holder + text;
+    this.deepest = Math.max(outerDeepest, this.deepest);
+  }
+
+  private tooDeep(): RefusedRecord {
+    return new RefusedRecord('too-deep', `values nested deeper than ${this.limits.maxDepth} levels`);
+  }
+
+  private tooLarge(): RefusedRecord {
+    return new RefusedRecord('too-large', `entry grows past ${this.limits.maxChars} characters of JSON`);
   }
 
   private checkSize(): void {
-    if (this.out.length > this.limits.maxChars) {
-      throw new RefusedRecord('too-large', `entry grows past ${this.limits.maxChars} characters of JSON`);
-    }
+    if (this.outside + this.out.length > this.limits.maxChars) throw this.tooLarge();
   }
 
   private array(items: unknown[], depth: number): void {

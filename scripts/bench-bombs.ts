@@ -1,0 +1,102 @@
+/**
+ * What a small frame that expands through the pickle memo costs: `b = [b, b]` (and the same with tuples and
+ * dicts) `--levels` times, 2**levels leaves in a few hundred bytes. For each build given (a dist/ directory;
+ * default this checkout's), each kind is decoded in a child process of its own: CPU per frame and the peak RSS
+ * the process reached, with the refusal it ended in.
+ *
+ *   node --import tsx scripts/bench-bombs.ts [--levels 60] [--frames 3] [DIST ...]
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const ROOT = join(__dirname, '..');
+
+/** Runs in the child: decodes `frames` bombs of `kind` with the line maker of the build at `dist`. */
+function child(dist: string, kind: string, levels: number, frames: number): void {
+  const recordModule = existsSync(join(dist, 'decode', 'record.js')) ? join(dist, 'decode', 'record.js') : join(dist, 'record.js');
+  const lineBufferModule = existsSync(join(dist, 'format', 'line-buffer.js'))
+    ? join(dist, 'format', 'line-buffer.js')
+    : join(dist, 'line-buffer.js');
+  const { makeLineMaker } = require(recordModule) as typeof import('../src/decode/record');
+  const { LineBuffer } = require(lineBufferModule) as typeof import('../src/format/line-buffer');
+  const frame = bomb(kind, levels);
+  const make = makeLineMaker({ utc: true, maxEntry: 16 * 1024 * 1024 });
+  const out = new LineBuffer();
+  const rssBefore = process.memoryUsage().rss;
+  const cpu = process.cpuUsage();
+  let outcome = '';
+  for (let i = 0; i < frames; i++) {
+    try {
+      make(frame, out);
+      outcome = `line of ${out.take().length} bytes`;
+    } catch (err) {
+      outcome = `refused ${(err as { code?: string }).code}`;
+    }
+  }
+  const used = process.cpuUsage(cpu);
+  const ms = (used.user + used.system) / 1000 / frames;
+  const peak = process.resourceUsage().maxRSS * 1024;
+  process.stdout.write(JSON.stringify({ bytes: frame.length, ms, grewMiB: (peak - rssBefore) / 2 ** 20, outcome }) + '\n');
+}
+
+function bomb(kind: string, levels: number): Buffer {
+  const str = (s: string) => {
+    const b = Buffer.from(s, 'utf8');
+    const n = Buffer.alloc(4);
+    n.writeUInt32LE(b.length);
+    return Buffer.concat([Buffer.from('X'), n, b]);
+  };
+  const created = Buffer.alloc(9);
+  created[0] = 0x47;
+  created.writeDoubleBE(1.5, 1);
+  const parts = [Buffer.from('\x80\x02}(', 'latin1'), str('created'), created, str('msg'), str('bomb'), str('extra')];
+  parts.push(Buffer.from({ list: ']', tuple: ')', dict: '}' }[kind] + 'q\x000', 'latin1'));
+  for (let i = 0; i < levels; i++) {
+    const get = Buffer.from('h' + String.fromCharCode(i % 256), 'latin1');
+    const put = Buffer.from('q' + String.fromCharCode((i + 1) % 256), 'latin1');
+    if (kind === 'list') parts.push(Buffer.from('](', 'latin1'), get, get, Buffer.from('e', 'latin1'), put);
+    else if (kind === 'tuple') parts.push(get, get, Buffer.from('\x86', 'latin1'), put);
+    else parts.push(Buffer.from('}(', 'latin1'), str('a'), get, str('b'), get, Buffer.from('u', 'latin1'), put);
+    if (i < levels - 1) parts.push(Buffer.from('0', 'latin1'));
+  }
+  parts.push(Buffer.from('u.', 'latin1'));
+  return Buffer.concat(parts);
+}
+
+function main(): void {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      levels: { type: 'string', default: '60' },
+      frames: { type: 'string', default: '3' },
+      child: { type: 'string' },
+      kind: { type: 'string' },
+    },
+  });
+  const levels = Number(values.levels);
+  const frames = Number(values.frames);
+  if (values.child !== undefined) return child(values.child, values.kind ?? 'list', levels, frames);
+  const dists = positionals.length > 0 ? positionals.map((d) => resolve(d)) : [join(ROOT, 'dist')];
+  console.log(`| build | kind | frame bytes | CPU ms per frame | peak RSS growth MiB | outcome |\n|---|---|---:|---:|---:|---|`);
+  for (const kind of ['list', 'tuple', 'dict']) {
+    for (const dist of dists) {
+      const r = JSON.parse(
+        execFileSync(
+          process.execPath,
+          ['--import', 'tsx', __filename, '--child', dist, '--kind', kind, '--levels', String(levels), '--frames', String(frames)],
+          {
+            cwd: ROOT,
+            encoding: 'utf8',
+          },
+        ),
+      ) as { bytes: number; ms: number; grewMiB: number; outcome: string };
+      console.log(
+        `| ${dist.replace(ROOT + '/', '')} | ${kind} | ${r.bytes} | ${r.ms.toFixed(1)} | ${r.grewMiB.toFixed(0)} | ${r.outcome} |`,
+      );
+    }
+  }
+}
+
+main();
