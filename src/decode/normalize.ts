@@ -10,6 +10,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { RefusedRecord } from '../core/refusals';
+import { isUtf8 } from 'node:buffer';
+import { bytesToText } from '../format/values';
 
 /** The module name of the marker constructors; random per process so that no client can forge a marker. */
 export const MARKER_MODULE = `__log_server_${randomBytes(8).toString('hex')}`;
@@ -127,18 +129,18 @@ export function normalizePickle(input: Uint8Array): Buffer {
         break;
       }
       case 0x53 /* S STRING: a quoted, escaped Python 2 str */:
-        replacement = unicodeOp(unquoteString(readLine()));
+        replacement = unicodeOp(python2StrText(Buffer.from(unquoteString(readLine()), 'latin1')));
         break;
       case 0x56 /* V UNICODE: raw-unicode-escape */:
         replacement = unicodeOp(rawUnicodeUnescape(readLine()));
         break;
       case 0x54 /* T BINSTRING */:
-      case 0x55 /* U SHORT_BINSTRING: Python 2 str, read as latin-1 */: {
+      case 0x55 /* U SHORT_BINSTRING: a Python 2 str */: {
         need(op === 0x55 ? 1 : 4);
         const n = op === 0x55 ? src[pos] : src.readInt32LE(pos);
         pos += op === 0x55 ? 1 : 4;
         need(n);
-        replacement = unicodeOp(src.toString('latin1', pos, pos + n));
+        replacement = unicodeOp(python2StrText(src.subarray(pos, pos + n)));
         pos += n;
         break;
       }
@@ -292,6 +294,15 @@ const MAX_INT_BYTES = 4096;
 const MAX_INT_DIGITS = 10_000;
 
 /** The `S` opcode's argument: a quoted Python 2 string literal with backslash escapes, read as latin-1. */
+/**
+ * A Python 2 `str` (STRING, BINSTRING, SHORT_BINSTRING) is bytes, which Python 2 programs hold text in — UTF-8 in
+ * practice: valid UTF-8 becomes the text it holds; anything else follows the rule for bytes (values.ts,
+ * `bytesToText`: UTF-8 where it is, `\xNN` for the other bytes).
+ */
+function python2StrText(bytes: Buffer): string {
+  return isUtf8(bytes) ? bytes.toString('utf8') : bytesToText(bytes);
+}
+
 function unquoteString(line: string): string {
   const q = line[0];
   if (line.length < 2 || (q !== "'" && q !== '"') || line[line.length - 1] !== q) throw bad('insecure string pickle');
