@@ -29,7 +29,7 @@ module.exports = {
       // A crash loop (e.g. the target's disk is gone) backs off: 100 ms doubling up to 15 s between restarts,
       // reset once the server stayed up 30 s.
       exp_backoff_restart_delay: 100,
-      // Lines wait in memory while the disk is slow (--max-buffer, 64 MiB by default); past this something is
+      // Lines wait in memory while the disk is slow (--max-buffer, 16 MiB by default); past this something is
       // wrong: pm2 restarts it (gracefully, with the same SIGINT and kill_timeout).
       max_memory_restart: '1G',
       // The server's own lines (start, stop, refusals, faults) go to stderr: pm2 keeps them in

@@ -8,6 +8,9 @@ import type * as Tail from './cli/tail/cli';
 import type * as Consume from './cli/consume';
 import type * as Serve from './cli/serve';
 
+/** How the command's lines start: `log-server:`, or `log-server tail:` for that subcommand. */
+const prefix = (argv: readonly string[]) => (argv[0] === 'tail' || argv[0] === 'consume' ? `log-server ${argv[0]}` : 'log-server');
+
 async function main(argv: string[]): Promise<number> {
   // require, not import: each module is loaded only when its subcommand runs.
   if (argv[0] === 'tail') return (require('./cli/tail/cli') as typeof Tail).runTail(argv.slice(1));
@@ -21,11 +24,11 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (err instanceof OptionError) {
-      process.stderr.write(`log-server: ${err.message} (see log-server --help)\n`);
+      process.stderr.write(`${prefix(process.argv.slice(2))}: ${err.message} (see log-server --help)\n`);
       process.exit(2);
     }
-    if (err instanceof ServerError) process.stderr.write(`log-server: ${err.message}\n`);
-    else process.stderr.write(`log-server: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    if (err instanceof ServerError) process.stderr.write(`${prefix(process.argv.slice(2))}: ${err.message}\n`);
+    else process.stderr.write(`${prefix(process.argv.slice(2))}: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
     // Exit now: a failed start may leave handles (a half-started cluster) that would keep the process up.
     process.exit(1);
   },

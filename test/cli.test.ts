@@ -197,7 +197,7 @@ for (const mode of MODES) {
       assert.equal((JSON.parse(lines[0]) as { message: string }).message, 'still here 0');
       const exit = await first.stop('SIGTERM');
       assert.equal(exit.code, 0, exit.stderr);
-      assert.match(exit.stderr, /^log-server: stopped; wrote 1 records/m);
+      assert.match(exit.stderr, /^log-server: stopped; wrote 1 record to /m);
       assert.equal(existsSync(`${target}.lock`), false, 'the lock is left after a clean stop');
     });
 
@@ -224,7 +224,7 @@ for (const mode of MODES) {
       );
       const exit = await next.stop('SIGTERM');
       assert.equal(exit.code, 0, exit.stderr);
-      assert.match(exit.stderr, /^log-server: stopped; wrote 1 records/m);
+      assert.match(exit.stderr, /^log-server: stopped; wrote 1 record to /m);
     });
   });
 

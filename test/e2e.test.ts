@@ -41,7 +41,11 @@ function fixture<T extends { name: string }>(list: T[], name: string, protocol?:
  * `expectRefusals`) no refused frames, dead workers or write errors reported. */
 function assertCleanStop(exit: Exit, written: number, expectRefusals = false): void {
   assert.equal(exit.code, 0, `exit code ${exit.code} (signal ${exit.signal}); stderr:\n${exit.stderr}`);
-  assert.match(exit.stderr, new RegExp(`^log-server: stopped; wrote ${written} records( |$)`, 'm'), `stderr:\n${exit.stderr}`);
+  assert.match(
+    exit.stderr,
+    new RegExp(`^log-server: stopped; wrote ${written} ${written === 1 ? 'record' : 'records'}( |$)`, 'm'),
+    `stderr:\n${exit.stderr}`,
+  );
   assert.deepEqual(stackLines(exit.stderr), [], `stack trace on stderr:\n${exit.stderr}`);
   if (!expectRefusals) {
     const trouble = exit.stderr.split('\n').filter((l) => /refused|died|lost the lock|cannot write|did not finish|unexpected/i.test(l));

@@ -51,7 +51,11 @@ async function alsoListening(server: ServerHandle): Promise<{ line: string; http
 /** Exit 0, the summary line, no stack trace. */
 function assertStopped(exit: Exit, written: number): void {
   assert.equal(exit.code, 0, `exit ${exit.code} (${exit.signal}); stderr:\n${exit.stderr}`);
-  assert.match(exit.stderr, new RegExp(`^log-server: stopped; wrote ${written} records( |$)`, 'm'), exit.stderr);
+  assert.match(
+    exit.stderr,
+    new RegExp(`^log-server: stopped; wrote ${written} ${written === 1 ? 'record' : 'records'}( |$)`, 'm'),
+    exit.stderr,
+  );
   assert.deepEqual(stackLines(exit.stderr), [], exit.stderr);
 }
 

@@ -302,7 +302,7 @@ export function troubleLines(stderr: string): string[] {
 
 /** The "stopped; wrote N records" count of the summary line, or null. */
 export function writtenOf(stderr: string): number | null {
-  const m = /^log-server: stopped; wrote (\d+) records/m.exec(stderr);
+  const m = /^log-server: stopped; wrote (\d+) records?/m.exec(stderr);
   return m ? Number(m[1]) : null;
 }
 

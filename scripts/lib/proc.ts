@@ -161,8 +161,8 @@ export async function stopServer(s: StartedServer, timeoutMs: number): Promise<S
   // stderr may still be draining from the pipe after 'exit'
   await new Promise((res) => setTimeout(res, 20));
   const lines = s.stderr().split('\n');
-  const stopLine = lines.find((l) => /stopped; wrote \d+ records/.test(l)) ?? null;
-  const m = stopLine ? /wrote (\d+) records/.exec(stopLine) : null;
+  const stopLine = lines.find((l) => /stopped; wrote \d+ records?/.test(l)) ?? null;
+  const m = stopLine ? /wrote (\d+) records?/.exec(stopLine) : null;
   return { code: r.code, signal: r.signal, seconds, killed, reportedWritten: m ? Number(m[1]) : null, stopLine };
 }
 

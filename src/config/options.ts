@@ -2,6 +2,7 @@
  * Server options: the type a library user passes, the resolved form the server runs with, and resolveOptions(),
  * which fills in the defaults and checks every value from the one table of options (spec.ts).
  */
+import { availableParallelism } from 'node:os';
 import type { Reporter } from '../core/report';
 import { OptionError } from '../core/errors';
 import { BadValue, OPTION_SPECS, type OptionSpec } from './spec';
@@ -103,6 +104,8 @@ export const DEFAULTS = Object.fromEntries(
 export function resolveOptions(partial: Partial<ServerOptions>): ResolvedOptions {
   const given = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined));
   const o: Record<string, unknown> = { ...DEFAULTS, ...given };
+  // Not given: one worker per CPU.
+  o.workers ??= availableParallelism();
   for (const spec of OPTION_SPECS as readonly OptionSpec[]) {
     if (o[spec.key] === undefined || spec.check === undefined) continue;
     try {

@@ -6,7 +6,6 @@
  * This module imports only the pure parsers beside it, so `log-server tail` can read a default without loading
  * the server.
  */
-import { availableParallelism } from 'node:os';
 import { parseAllowList } from './allow';
 import { parseInterval, parseSize } from './parse';
 import { parseSubjectTemplate } from './subject';
@@ -46,11 +45,16 @@ const fail = (message: string): never => {
 const isInt = (n: unknown, min: number, max = Number.MAX_SAFE_INTEGER): n is number =>
   typeof n === 'number' && Number.isInteger(n) && n >= min && n <= max;
 
-/** An integer from min to max; `unit` and `what` word the message. */
+/** The value as given, for a message: what was typed, quoted unless it is a plain number ("abc", 0, -1). */
+const given = (v: unknown): string => (typeof v === 'string' && !/^\s*-?\d+(\.\d+)?\s*$/.test(v) ? JSON.stringify(v) : String(v).trim());
+
+/** An integer from min to max (a number, or a string of digits as the command line and environment give it). */
 const integer =
   (flag: string, min: number, max: number | undefined, what: string) =>
-  (v: unknown): number =>
-    isInt(v, min, max) ? v : fail(`${flag} must be ${what}, not ${String(v)}`);
+  (v: unknown): number => {
+    const n = typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v;
+    return isInt(n, min, max) ? n : fail(`${flag} must be ${what}, not ${given(v)}`);
+  };
 
 const boolean = (flag: string) => (v: unknown) => (typeof v === 'boolean' ? v : fail(`${flag} must be true or false`));
 
@@ -101,12 +105,10 @@ export const OPTION_SPECS = [
     key: 'workers',
     flag: 'workers',
     kind: 'integer',
-    default: 0,
     defaultText: 'number of CPUs',
     group: 'server',
     describe: 'worker processes with --multithreaded',
-    // 0: one per CPU.
-    check: (v: unknown) => integer('workers', 1, 256, 'an integer from 1 to 256')(v === 0 ? availableParallelism() : v),
+    check: integer('workers', 1, 256, 'an integer from 1 to 256'),
   },
   {
     key: 'utc',

@@ -2,6 +2,7 @@
  * The writer side, the same in both modes (the single process, or the primary): the target file with its lock,
  * the optional rejects file, reopening on SIGHUP, and the final close. Only this side touches the disk.
  */
+import { existsSync, promises as fsp } from 'node:fs';
 import { resolve } from 'node:path';
 import { FileSink } from '../sink/file';
 import { lockTarget, type ReleaseLock } from '../sink/lock';
@@ -28,6 +29,8 @@ export class Writer {
     private readonly rejects: FileSink | null,
     private readonly release: ReleaseLock,
     private readonly reporter: Reporter,
+    /** Files this writer created (they did not exist before it opened them). */
+    private readonly created: readonly string[],
   ) {
     this.entries = sink;
   }
@@ -58,7 +61,11 @@ export class Writer {
     // No target (forwarding only): a sink that is never opened nor written, with nothing to lock.
     const noFile = o.target === '';
     const sink = new FileSink(noFile ? '' : resolve(o.target), { reporter, highWaterMark: o.maxBuffer, rotation: rotationOf(o) });
-    if (!noFile) await sink.open();
+    const created: string[] = [];
+    if (!noFile) {
+      if (!existsSync(sink.path)) created.push(sink.path);
+      await sink.open();
+    }
     let release: ReleaseLock | null = noFile ? async () => {} : null;
     let rejects: FileSink | null = null;
     try {
@@ -69,15 +76,18 @@ export class Writer {
       }
       if (o.rejects) {
         rejects = new FileSink(resolve(o.rejects), { reporter, highWaterMark: o.maxBuffer });
+        if (!existsSync(rejects.path)) created.push(rejects.path);
         await rejects.open();
         await repairTornTail(rejects.path, reporter);
       }
     } catch (err) {
       await sink.close();
+      await rejects?.close();
       await release?.();
+      await removeEmpty(created);
       throw err;
     }
-    return new Writer(sink, rejects, release!, reporter);
+    return new Writer(sink, rejects, release!, reporter, created);
   }
 
   get path(): string {
@@ -130,6 +140,20 @@ export class Writer {
     await this.rejects?.close();
     await this.release();
     return this.sink.written;
+  }
+
+  /** After a failed start: closes, and removes the files this writer created if they are still empty. */
+  async abandon(): Promise<void> {
+    await this.close();
+    await removeEmpty(this.created);
+  }
+}
+
+/** Removes those of `paths` that are empty files (a failed start leaves no empty target behind). */
+async function removeEmpty(paths: readonly string[]): Promise<void> {
+  for (const path of paths) {
+    const st = await fsp.stat(path).catch(() => null);
+    if (st !== null && st.isFile() && st.size === 0) await fsp.unlink(path).catch(() => {});
   }
 }
 

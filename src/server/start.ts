@@ -126,7 +126,7 @@ async function start(o: ResolvedOptions, reporter: Reporter, startBackend: Start
     listener?.close();
     backend?.abort();
     await metrics?.close();
-    await writer.close();
+    await writer.abandon();
     throw err;
   }
   const tcp: TcpBackend = backend;

@@ -23,6 +23,9 @@ export interface ServerSummary {
   forward?: ForwardResult;
 }
 
+/** "1 record", "2 records". */
+const records = (n: number): string => (n === 1 ? '1 record' : `${n} records`);
+
 export function summaryLine(s: ServerSummary, target: string): string {
   const refused =
     s.refused > 0
@@ -38,11 +41,11 @@ export function summaryLine(s: ServerSummary, target: string): string {
         .join(', ')}`
     : '';
   const forward = s.forward
-    ? `; forwarded ${s.forward.acknowledged} records to stream ${s.forward.stream}${s.forward.unacknowledged > 0 ? `, ${s.forward.unacknowledged} NOT acknowledged` : ''}`
+    ? `; forwarded ${records(s.forward.acknowledged)} to stream ${s.forward.stream}${s.forward.unacknowledged > 0 ? `, ${s.forward.unacknowledged} NOT acknowledged` : ''}`
     : '';
   // Forwarding only: the "target" is the stream.
   const wrote =
-    s.forward && target === `nats stream ${s.forward.stream}` ? forward.slice(2) : `wrote ${s.written} records to ${target}${forward}`;
+    s.forward && target === `nats stream ${s.forward.stream}` ? forward.slice(2) : `wrote ${records(s.written)} to ${target}${forward}`;
   return `stopped; ${wrote}${refused}${dropped}${byInput}`;
 }
 

@@ -50,7 +50,7 @@ export async function runTail(argv: string[]): Promise<number> {
       y.positional('file', { type: 'string', describe: 'the log file [default: LOG_SERVER_TARGET, else logs.txt]' }),
     )
     .options({
-      lines: { alias: 'n', type: 'number', describe: 'entries to show from the end [default: 20; all with --since]' },
+      lines: { alias: 'n', type: 'string', describe: 'entries to show from the end [default: 20; all with --since]' },
       follow: { alias: 'f', type: 'boolean', default: false, describe: 'keep printing new entries, through rotations' },
       level: { type: 'string', describe: 'only this level and above (DEBUG, INFO, WARNING, ERROR, CRITICAL)' },
       name: { type: 'string', describe: "only loggers whose name matches this glob ('app.*')" },
@@ -70,8 +70,10 @@ export async function runTail(argv: string[]): Promise<number> {
     .parseAsync();
   if (failure !== null) return usage(failure);
   if (parsed.help) return 0;
-  const n = parsed.lines;
-  if (n !== undefined && !(Number.isInteger(n) && n >= 0)) return usage(`-n must be a whole number of entries, not ${String(n)}`);
+  const given = Array.isArray(parsed.lines) ? parsed.lines[parsed.lines.length - 1] : parsed.lines;
+  if (given !== undefined && !/^\s*\d+\s*$/.test(String(given)))
+    return usage(`-n must be a whole number of entries, not ${JSON.stringify(given)}`);
+  const n = given === undefined ? undefined : Number(given);
   let filter: Filter;
   try {
     filter = makeFilter({ level: parsed.level, name: parsed.name, grep: parsed.grep, since: parsed.since });
@@ -120,6 +122,11 @@ export async function tail(o: TailOptions): Promise<number> {
   let ino = 0;
   if (fh !== null) {
     const st = await fh.stat();
+    if (st.isDirectory()) {
+      await fh.close();
+      process.stderr.write(`log-server tail: cannot read ${o.file}: it is a directory (give a log file in it)\n`);
+      return 1;
+    }
     ino = st.ino;
     // Following: a last line still being written is printed once it is complete.
     const end = o.follow ? await endOfLastLine(fh, st.size) : st.size;
