@@ -17,7 +17,7 @@ export type ToWorker = { t: 'conn' } | { t: 'pause' } | { t: 'resume' } | { t: '
 /** Worker → primary. (Finished lines go down the lines pipe, lines-pipe.ts, not the IPC channel.) */
 export type ToPrimary =
   | { t: 'ready' }
-  | { t: 'conn-closed' }
+  | { t: 'conn-closed'; address: string }
   | { t: 'reject'; frame: RejectedFrame }
   | { t: 'stop-request'; signal: string }
   | { t: 'stats'; inputs: Record<string, InputStats> }

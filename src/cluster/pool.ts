@@ -25,6 +25,8 @@ interface WorkerState {
   worker: Worker;
   connections: number;
   ready: boolean;
+  /** What to call when each of its connections ends, by client address, oldest first. */
+  closers: Map<string, (() => void)[]>;
 }
 
 /** Forks `options.workers` workers and resolves once each is ready (or died trying: it is replaced). */
@@ -79,7 +81,7 @@ export const startWorkerPool: StartBackend = async ({ options: o, reporter, sink
           );
         linesPipes.push(readLinesPipe(pipe, onLines, onCut));
       }
-      const state: WorkerState = { worker, connections: 0, ready: false };
+      const state: WorkerState = { worker, connections: 0, ready: false, closers: new Map() };
       states.set(worker, state);
       worker.on('message', (msg: ToPrimary) => {
         switch (msg.t) {
@@ -88,10 +90,14 @@ export const startWorkerPool: StartBackend = async ({ options: o, reporter, sink
             if (paused) worker.send({ t: 'pause' } satisfies ToWorker);
             resolveReady();
             break;
-          case 'conn-closed':
+          case 'conn-closed': {
             state.connections--;
             openConnections--;
+            const waiting = state.closers.get(msg.address);
+            waiting?.shift()?.();
+            if (waiting?.length === 0) state.closers.delete(msg.address);
             break;
+          }
           case 'stop-request':
             reporter.info(`worker ${worker.process.pid} got ${msg.signal}; stopping`);
             requestStop();
@@ -113,6 +119,8 @@ export const startWorkerPool: StartBackend = async ({ options: o, reporter, sink
       worker.on('exit', (code, signal) => {
         states.delete(worker);
         openConnections -= state.connections;
+        for (const waiting of state.closers.values()) for (const onClosed of waiting) onClosed();
+        state.closers.clear();
         workerGone(stats, worker.id);
         if (stopping) return;
         stats.workerRestarts++;
@@ -153,7 +161,7 @@ export const startWorkerPool: StartBackend = async ({ options: o, reporter, sink
     label: `multithreaded with ${o.workers} workers`,
     listenerOptions: { pauseOnConnect: true },
     openConnections: () => openConnections,
-    serve(socket) {
+    serve(socket, onClosed) {
       let best: WorkerState | undefined;
       for (const s of states.values()) {
         if (s.ready && s.worker.isConnected() && (best === undefined || s.connections < best.connections)) best = s;
@@ -166,6 +174,8 @@ export const startWorkerPool: StartBackend = async ({ options: o, reporter, sink
       }
       best.connections++;
       openConnections++;
+      const address = socket.remoteAddress ?? '';
+      best.closers.set(address, [...(best.closers.get(address) ?? []), onClosed]);
       best.worker.send({ t: 'conn' } satisfies ToWorker, socket);
     },
     async drain() {

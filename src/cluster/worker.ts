@@ -35,7 +35,8 @@ function main(): void {
     switch (msg.t) {
       case 'conn': {
         const socket = handle as Socket;
-        socket.on('close', () => send({ t: 'conn-closed' }));
+        const address = socket.remoteAddress ?? '';
+        socket.on('close', () => send({ t: 'conn-closed', address }));
         connections.serve(socket);
         socket.resume();
         break;

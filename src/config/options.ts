@@ -24,6 +24,8 @@ export interface ServerOptions {
   maxFrame: number;
   /** Largest JSON line one record may become, in characters; past it the record is refused. Default 16 MiB. */
   maxEntry: number;
+  /** TCP connections served at once from one client address; more from it are closed at once. Default 256. */
+  maxConnectionsPerClient: number;
   /** Connections served at once; more are closed at once. Default 1024. */
   maxConnections: number;
   /** On stop, how long open connections may keep sending, in milliseconds. Default 10000. */
@@ -42,6 +44,12 @@ export interface ServerOptions {
   httpPath: string;
   /** "user:password" that HTTPHandler's `credentials` must match (Basic auth). Default: none asked. */
   httpAuth?: string;
+  /** Milliseconds an HTTP request line and headers may take to arrive. Default 10000. */
+  httpHeaderTimeout: number;
+  /** Milliseconds a whole HTTP request may take to arrive. Default 30000. */
+  httpRequestTimeout: number;
+  /** Milliseconds an idle keep-alive HTTP connection is kept. Default 5000. */
+  httpIdleTimeout: number;
   /** Port of the HTTP endpoint serving /metrics (Prometheus text) and /healthz, on `host`. Default: none. */
   metricsPort?: number;
   /** Networks (CIDR, IPv4 or IPv6; a bare address is one host) allowed to connect. Default: any. */

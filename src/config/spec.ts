@@ -166,6 +166,17 @@ export const OPTION_SPECS = [
     check: integer('max-connections', 1, undefined, 'a positive integer'),
   },
   {
+    key: 'maxConnectionsPerClient',
+    flag: 'max-connections-per-client',
+    kind: 'integer',
+    // A quarter of the default --max-connections: one address (or one program opening connections in a loop)
+    // cannot take every slot; behind a proxy or NAT, where many clients share one address, raise it.
+    default: 256,
+    group: 'limits',
+    describe: 'connections served at once from one client address (TCP and HTTP each); more from it are closed at once',
+    check: integer('max-connections-per-client', 1, undefined, 'a positive integer'),
+  },
+  {
     key: 'maxBuffer',
     flag: 'max-buffer',
     kind: 'integer',
@@ -228,6 +239,37 @@ export const OPTION_SPECS = [
     describe: 'user:password the HTTPHandler credentials must match (Basic auth; prefer LOG_SERVER_HTTP_AUTH)',
     check: (v: unknown) =>
       typeof v === 'string' && /^[^:]+:/.test(v) ? v : fail('http-auth must be user:password (a user without ":", then the password)'),
+  },
+  {
+    key: 'httpHeaderTimeout',
+    flag: 'http-header-timeout',
+    kind: 'integer',
+    default: 10_000,
+    group: 'inputs',
+    describe: 'ms an HTTP request line and headers may take to arrive; a slower client gets 408 and is closed',
+    check: integer('http-header-timeout', 100, undefined, 'an integer of at least 100 (ms)'),
+  },
+  {
+    key: 'httpRequestTimeout',
+    flag: 'http-request-timeout',
+    kind: 'integer',
+    default: 30_000,
+    group: 'inputs',
+    describe: 'ms a whole HTTP request (headers and body) may take to arrive',
+    check: (v: unknown, o) => {
+      const ms = integer('http-request-timeout', 100, undefined, 'an integer of at least 100 (ms)')(v);
+      const header = Number(o.httpHeaderTimeout);
+      return ms >= header ? ms : fail(`http-request-timeout must be at least http-header-timeout (${header} ms), not ${ms}`);
+    },
+  },
+  {
+    key: 'httpIdleTimeout',
+    flag: 'http-idle-timeout',
+    kind: 'integer',
+    default: 5000,
+    group: 'inputs',
+    describe: 'ms an idle keep-alive HTTP connection is kept open',
+    check: integer('http-idle-timeout', 100, undefined, 'an integer of at least 100 (ms)'),
   },
   {
     key: 'metricsPort',

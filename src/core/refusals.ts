@@ -27,6 +27,7 @@ export const REFUSAL_CODES = [
   'unauthorized',
   'bad-content-type',
   'bad-request',
+  'slow-request',
 ] as const;
 export type RefusalCode = (typeof REFUSAL_CODES)[number];
 
@@ -34,7 +35,7 @@ export type RefusalCode = (typeof REFUSAL_CODES)[number];
 export type RecordRefusalCode = Extract<RefusalCode, 'bad-pickle' | 'not-a-dict' | 'bad-created' | 'too-deep' | 'cyclic' | 'too-large'>;
 
 /** Reasons a connection is closed at once, before a byte of it is read. */
-export const CONNECTION_REFUSAL_CODES = ['not-allowed', 'too-many-connections', 'no-worker'] as const;
+export const CONNECTION_REFUSAL_CODES = ['not-allowed', 'too-many-connections', 'too-many-from-client', 'no-worker'] as const;
 export type ConnectionRefusalCode = (typeof CONNECTION_REFUSAL_CODES)[number];
 
 /**

@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LineBuffer } from '../format/line-buffer';
 import { listen, stopAccepting } from '../net/listen';
 import { refuse, type OnReject } from './refuse';
-import type { Admit } from '../net/access';
+import { clientAddress, type Admit } from '../net/access';
 import type { FormLineMaker } from '../decode/form-record';
 import type { EntrySink } from '../sink/sink';
 import type { Reporter } from '../core/report';
@@ -35,6 +35,16 @@ export interface HttpInputOptions {
   maxFrame: number;
   /** Connections served at once (--max-connections). */
   maxConnections: number;
+  /** Connections served at once from one client address (--max-connections-per-client). */
+  maxConnectionsPerClient: number;
+  /** Milliseconds the request line and headers may take to arrive (--http-header-timeout). */
+  headerTimeout: number;
+  /** Milliseconds a whole request may take to arrive (--http-request-timeout). */
+  requestTimeout: number;
+  /** Milliseconds an idle keep-alive connection is kept (--http-idle-timeout). */
+  idleTimeout: number;
+  /** Counts a connection closed at once (past --max-connections-per-client). */
+  onRefusedConnection: (reason: 'too-many-from-client') => void;
   reporter: Reporter;
   onReject: OnReject;
   admit: Admit;
@@ -52,6 +62,8 @@ export class HttpInput {
   /** Requests not yet answered, and their sockets. */
   private readonly busy = new Set<http.ServerResponse>();
   private readonly busySockets = new WeakSet<Socket>();
+  /** Connections refused for being too slow (their end is not reported again). */
+  private readonly timedOut = new WeakSet<Socket>();
   private lastAccept = 0;
 
   private constructor(
@@ -63,8 +75,26 @@ export class HttpInput {
       this.sinkFull = false;
       for (const answer of this.held.splice(0)) answer();
     });
-    server.on('connection', () => {
+    const perClient = new Map<string, number>();
+    server.on('connection', (socket: Socket) => {
       this.lastAccept = Date.now();
+      const client = clientAddress(socket.remoteAddress);
+      const open = perClient.get(client) ?? 0;
+      if (open >= o.maxConnectionsPerClient) {
+        o.onRefusedConnection('too-many-from-client');
+        o.reporter.warn(
+          'too-many-from-client',
+          `refused an HTTP connection from ${socket.remoteAddress}:${socket.remotePort}: already ${o.maxConnectionsPerClient} open from ${client} (--max-connections-per-client)`,
+        );
+        socket.destroy();
+        return;
+      }
+      perClient.set(client, open + 1);
+      socket.once('close', () => {
+        const left = (perClient.get(client) ?? 1) - 1;
+        if (left > 0) perClient.set(client, left);
+        else perClient.delete(client);
+      });
       this.stats.connectionsTotal++;
     });
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res));
@@ -73,7 +103,16 @@ export class HttpInput {
 
   static async listen(host: string, port: number, o: HttpInputOptions): Promise<HttpInput> {
     // A GET carries the whole record in its URL: the header limit is the frame limit (Node's default is 16 KiB).
-    const server = http.createServer({ maxHeaderSize: Math.max(16 * 1024, o.maxFrame) });
+    // Slow clients (a request line and some headers, then nothing) must not hold the slots: the headers and the
+    // whole request have time limits, checked every second, and an idle keep-alive connection is closed soon
+    // (HTTPHandler opens a connection per record, so closing one loses nothing).
+    const server = http.createServer({
+      maxHeaderSize: Math.max(16 * 1024, o.maxFrame),
+      headersTimeout: o.headerTimeout,
+      requestTimeout: o.requestTimeout,
+      keepAliveTimeout: o.idleTimeout,
+      connectionsCheckingInterval: Math.min(1000, o.headerTimeout),
+    });
     server.maxConnections = o.maxConnections;
     const input = new HttpInput(server, o);
     await listen(server, host, port);
@@ -196,6 +235,10 @@ export class HttpInput {
 
   /** Not HTTP, or headers over the limit: Node could not parse the request. */
   private clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    if (this.timedOut.has(socket)) {
+      socket.destroy();
+      return;
+    }
     if (err.code === 'HPE_INVALID_EOF_STATE') {
       // The client went away inside a request: within its body, the request's own 'close' reports it.
       if (!this.busySockets.has(socket)) {
@@ -215,12 +258,18 @@ export class HttpInput {
       return;
     }
     const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const slow = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    if (slow) this.timedOut.add(socket);
     const [status, text, reason]: [number, string, RefusalCode] = tooLarge
       ? [431, 'Request Header Fields Too Large', 'frame-too-large']
-      : [400, 'Bad Request', 'bad-request'];
+      : slow
+        ? [408, 'Request Timeout', 'slow-request']
+        : [400, 'Bad Request', 'bad-request'];
     const detail = tooLarge
       ? `the request line and headers pass the ${this.o.maxFrame}-byte limit`
-      : `not an HTTP request (${err.code ?? err.message})`;
+      : slow
+        ? `the request did not arrive in time (--http-header-timeout ${this.o.headerTimeout} ms, --http-request-timeout ${this.o.requestTimeout} ms)`
+        : `not an HTTP request (${err.code ?? err.message})`;
     this.stats.received++;
     refuse(this.stats, this.o.reporter, this.o.onReject, 'a request', {
       client: `${socket.remoteAddress}:${socket.remotePort}`,

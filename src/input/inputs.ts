@@ -38,6 +38,7 @@ export async function startOtherInputs(
   reporter: Reporter,
   onReject: OnReject,
   admit: Admit = admitAll,
+  onRefusedConnection: (reason: 'too-many-from-client') => void = () => {},
 ): Promise<OtherInputs> {
   let udp: DatagramInput | null = null;
   let http: HttpInput | null = null;
@@ -62,6 +63,11 @@ export async function startOtherInputs(
         auth: o.httpAuth,
         maxFrame: o.maxFrame,
         maxConnections: o.maxConnections,
+        maxConnectionsPerClient: o.maxConnectionsPerClient,
+        headerTimeout: o.httpHeaderTimeout,
+        requestTimeout: o.httpRequestTimeout,
+        idleTimeout: o.httpIdleTimeout,
+        onRefusedConnection,
         reporter,
         onReject,
         admit,

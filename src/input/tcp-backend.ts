@@ -19,8 +19,11 @@ export interface TcpBackend {
   readonly listenerOptions: ServerOpts;
   /** Connections being served now (for --max-connections and the stop line). */
   openConnections(): number;
-  /** Serves a connection that passed --allow and --max-connections (or closes it, counted, if it cannot). */
-  serve(socket: Socket): void;
+  /**
+   * Serves a connection that passed --allow and the connection limits (or closes it, counted, if it cannot);
+   * `onClosed` is called once when the connection has ended, wherever it was served.
+   */
+  serve(socket: Socket, onClosed: () => void): void;
   /** Lets open connections finish within `timeoutMs`; resolves once every line they made is in the sink. */
   drain(timeoutMs: number): Promise<void>;
   /** The TCP input's counters, for the stop summary. */
@@ -55,7 +58,10 @@ export const startInProcess: StartBackend = async (ctx) => {
     label: 'single-process',
     listenerOptions: {},
     openConnections: () => connections.size,
-    serve: (socket) => connections.serve(socket),
+    serve(socket, onClosed) {
+      socket.once('close', onClosed);
+      connections.serve(socket);
+    },
     drain: (timeoutMs) => connections.drain(timeoutMs),
     tcpStats: () => connections.stats,
     unhealthy: () => null,

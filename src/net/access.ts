@@ -38,6 +38,13 @@ export function makeAllowCheck(list: readonly string[] | undefined): Admit {
   };
 }
 
+/** The address a client is counted under: an IPv4-mapped IPv6 address as the IPv4 address it is. */
+export function clientAddress(address: string | undefined): string {
+  if (address === undefined) return '';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return mapped ? mapped[1] : address;
+}
+
 /** True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost. */
 export function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();

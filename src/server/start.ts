@@ -16,7 +16,7 @@ import { stopOnce } from '../core/once';
 import { streamReporter, type Reporter } from '../core/report';
 import { countRefusedConnection, newServerStats } from '../core/stats';
 import { nativeMissing } from '../decode/native';
-import { makeAllowCheck, openToAllWarning, refuseNotAllowed } from '../net/access';
+import { clientAddress, makeAllowCheck, openToAllWarning, refuseNotAllowed } from '../net/access';
 import { formatAddress, stopAccepting } from '../net/listen';
 import { readIntoMissing } from '../net/read-into';
 import { listenWithOtherInputs, registerInputStats, startOtherInputs, type OtherInputs } from '../input/inputs';
@@ -90,6 +90,8 @@ async function start(o: ResolvedOptions, reporter: Reporter, startBackend: Start
     }));
     afterStep();
     const allowed = makeAllowCheck(o.allow);
+    /** Connections open now, by client address (--max-connections-per-client). */
+    const perClient = new Map<string, number>();
     listener = net.createServer(tcp.listenerOptions, (socket) => {
       lastAccept = Date.now();
       if (!allowed(socket.remoteAddress)) return refuseNotAllowed(socket, stats, reporter);
@@ -102,12 +104,36 @@ async function start(o: ResolvedOptions, reporter: Reporter, startBackend: Start
         socket.destroy();
         return;
       }
-      tcp.serve(socket);
+      const client = clientAddress(socket.remoteAddress);
+      const fromClient = perClient.get(client) ?? 0;
+      if (fromClient >= o.maxConnectionsPerClient) {
+        countRefusedConnection(stats, 'too-many-from-client');
+        reporter.warn(
+          'too-many-from-client',
+          `refused a connection from ${socket.remoteAddress}:${socket.remotePort}: already ${o.maxConnectionsPerClient} open from ${client} (--max-connections-per-client)`,
+        );
+        socket.destroy();
+        return;
+      }
+      perClient.set(client, fromClient + 1);
+      tcp.serve(socket, () => {
+        const left = (perClient.get(client) ?? 1) - 1;
+        if (left > 0) perClient.set(client, left);
+        else perClient.delete(client);
+      });
     });
     // UDP and HTTP are served in this process, straight into the writer's sink (input/inputs.ts); their datagrams
     // and requests are checked against --allow too.
     ({ address, others } = await listenWithOtherInputs(listener, o, (at) =>
-      startOtherInputs(o, at, writer.entries, reporter, (r) => writer.reject(r), allowed),
+      startOtherInputs(
+        o,
+        at,
+        writer.entries,
+        reporter,
+        (r) => writer.reject(r),
+        allowed,
+        (reason) => countRefusedConnection(stats, reason),
+      ),
     ));
     afterStep();
     if (o.metricsPort !== undefined) {
