@@ -265,6 +265,11 @@ export class ProcMonitor {
     }
   }
 
+  /** The processes seen so far, with their peaks. */
+  current(): ProcPeak[] {
+    return [...this.peaks.values()];
+  }
+
   stop(): ProcPeak[] {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
