@@ -27,8 +27,10 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`${prefix(process.argv.slice(2))}: ${err.message} (see log-server --help)\n`);
       process.exit(2);
     }
-    if (err instanceof ServerError) process.stderr.write(`${prefix(process.argv.slice(2))}: ${err.message}\n`);
-    else process.stderr.write(`${prefix(process.argv.slice(2))}: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    if (err instanceof ServerError) {
+      // A server that stopped on its own has said why in its own lines.
+      if (!err.reported) process.stderr.write(`${prefix(process.argv.slice(2))}: ${err.message}\n`);
+    } else process.stderr.write(`${prefix(process.argv.slice(2))}: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
     // Exit now: a failed start may leave handles (a half-started cluster) that would keep the process up.
     process.exit(1);
   },

@@ -278,6 +278,7 @@ for (const mode of MODES) {
       const exit = await server.waitExit(10_000, 'exit on its own after its lock directory was removed');
       t.diagnostic(`exited ${server.exitedAt() - removedAt} ms after the lock was removed`);
       assert.match(exit.stderr, /lost the lock/, exit.stderr);
+      assert.equal(exit.stderr.split('\n').filter((l) => /lost the lock/.test(l)).length, 1, `said once:\n${exit.stderr}`);
       assert.equal(exit.code, 1, `exit code ${exit.code} (signal ${exit.signal}); stderr:\n${exit.stderr}`);
       assert.deepEqual(troubleLines(exit.stderr), [], exit.stderr);
       const records = await readRecords(target);

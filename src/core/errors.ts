@@ -34,13 +34,17 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** A reason the server cannot start or keep running. */
 export class ServerError extends Error {
+  /** True when the server has already said it on its reporter (a server that stopped on its own): not said again. */
+  readonly reported: boolean;
+
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; reported?: boolean },
   ) {
     super(message, options);
     this.name = 'ServerError';
+    this.reported = options?.reported ?? false;
   }
 }
 

@@ -35,7 +35,7 @@ export async function serveForever(host: string, port: number, options: Partial<
   if (typeof process.send === 'function' && !process.env.LOGSERVER_WORKER) process.send('ready');
   try {
     const summary = await server.closed;
-    if (summary.fatal) throw new ServerError('LOGSERVER_ERR_LOCK_LOST', summary.fatal);
+    if (summary.fatal) throw new ServerError('LOGSERVER_ERR_LOCK_LOST', summary.fatal, { reported: true });
     return summary;
   } finally {
     process.off('SIGINT', onSignal);
