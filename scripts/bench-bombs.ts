@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { bomb } from './lib/hostile-frames';
 
 const ROOT = join(__dirname, '..');
 
@@ -21,7 +22,7 @@ function child(dist: string, kind: string, levels: number, frames: number): void
     : join(dist, 'line-buffer.js');
   const { makeLineMaker } = require(recordModule) as typeof import('../src/decode/record');
   const { LineBuffer } = require(lineBufferModule) as typeof import('../src/format/line-buffer');
-  const frame = bomb(kind, levels);
+  const frame = bomb(kind as 'list' | 'tuple' | 'dict', levels);
   const make = makeLineMaker({ utc: true, maxEntry: 16 * 1024 * 1024 });
   const out = new LineBuffer();
   const rssBefore = process.memoryUsage().rss;
@@ -39,30 +40,6 @@ function child(dist: string, kind: string, levels: number, frames: number): void
   const ms = (used.user + used.system) / 1000 / frames;
   const peak = process.resourceUsage().maxRSS * 1024;
   process.stdout.write(JSON.stringify({ bytes: frame.length, ms, grewMiB: (peak - rssBefore) / 2 ** 20, outcome }) + '\n');
-}
-
-function bomb(kind: string, levels: number): Buffer {
-  const str = (s: string) => {
-    const b = Buffer.from(s, 'utf8');
-    const n = Buffer.alloc(4);
-    n.writeUInt32LE(b.length);
-    return Buffer.concat([Buffer.from('X'), n, b]);
-  };
-  const created = Buffer.alloc(9);
-  created[0] = 0x47;
-  created.writeDoubleBE(1.5, 1);
-  const parts = [Buffer.from('\x80\x02}(', 'latin1'), str('created'), created, str('msg'), str('bomb'), str('extra')];
-  parts.push(Buffer.from({ list: ']', tuple: ')', dict: '}' }[kind] + 'q\x000', 'latin1'));
-  for (let i = 0; i < levels; i++) {
-    const get = Buffer.from('h' + String.fromCharCode(i % 256), 'latin1');
-    const put = Buffer.from('q' + String.fromCharCode((i + 1) % 256), 'latin1');
-    if (kind === 'list') parts.push(Buffer.from('](', 'latin1'), get, get, Buffer.from('e', 'latin1'), put);
-    else if (kind === 'tuple') parts.push(get, get, Buffer.from('\x86', 'latin1'), put);
-    else parts.push(Buffer.from('}(', 'latin1'), str('a'), get, str('b'), get, Buffer.from('u', 'latin1'), put);
-    if (i < levels - 1) parts.push(Buffer.from('0', 'latin1'));
-  }
-  parts.push(Buffer.from('u.', 'latin1'));
-  return Buffer.concat(parts);
 }
 
 function main(): void {

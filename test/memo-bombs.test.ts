@@ -10,24 +10,7 @@ import { makeLineMaker } from '../src/decode/record';
 import { LineBuffer } from '../src/format/line-buffer';
 import { RefusedRecord } from '../src/core/refusals';
 import { DEFAULTS } from '../src/config/options';
-import { float, str } from './pickle-ops';
-
-/** A record {created, msg, extra} whose extra is built `levels` times as `b = OPEN b b CLOSE` through the memo. */
-function bomb(kind: 'list' | 'tuple' | 'dict', levels: number): Buffer {
-  const parts: Buffer[] = [Buffer.from('\x80\x02}(', 'latin1'), str('created'), float(1.5), str('msg'), str('bomb'), str('extra')];
-  const empty = { list: ']', tuple: ')', dict: '}' }[kind];
-  parts.push(Buffer.from(empty + 'q\x000', 'latin1')); // memo 0 = the innermost container (then POP)
-  for (let i = 0; i < levels; i++) {
-    const get = Buffer.from('h' + String.fromCharCode(i % 256), 'latin1');
-    const put = Buffer.from('q' + String.fromCharCode((i + 1) % 256), 'latin1');
-    if (kind === 'list') parts.push(Buffer.from('](', 'latin1'), get, get, Buffer.from('e', 'latin1'), put);
-    else if (kind === 'tuple') parts.push(get, get, Buffer.from('\x86', 'latin1'), put);
-    else parts.push(Buffer.from('}(', 'latin1'), str('a'), get, str('b'), get, Buffer.from('u', 'latin1'), put);
-    if (i < levels - 1) parts.push(Buffer.from('0', 'latin1')); // POP: only the outermost is the value of "extra"
-  }
-  parts.push(Buffer.from('u.', 'latin1'));
-  return Buffer.concat(parts);
-}
+import { bomb } from '../scripts/lib/hostile-frames';
 
 const MiB = 1024 * 1024;
 

@@ -41,8 +41,8 @@ function record(value: Buffer[]): Buffer {
   return Buffer.concat([op('\x80\x02}('), str('created'), created(), str('msg'), str('hostile'), str('extra'), ...value, op('u.')]);
 }
 
-/** `b = OPEN b b CLOSE` `levels` times through the memo. */
-function bomb(kind: 'list' | 'tuple' | 'dict' | 'str', levels: number): Buffer {
+/** A record whose extra is `b = OPEN b b CLOSE` `levels` times through the memo (2**levels leaves). */
+export function bomb(kind: 'list' | 'tuple' | 'dict' | 'str', levels: number): Buffer {
   const parts: Buffer[] = [
     kind === 'str' ? Buffer.concat([str('x'.repeat(1000))]) : op({ list: ']', tuple: ')', dict: '}' }[kind]),
     op('q\x000'),
