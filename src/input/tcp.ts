@@ -9,6 +9,7 @@
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FrameReader, FrameTooLarge } from './frames';
+import { noteFrame } from './after-burst';
 import { readInto } from '../net/read-into';
 import { LineBuffer } from '../format/line-buffer';
 import { RefusedRecord, type RefusalCode, type RejectedFrame } from '../core/refusals';
@@ -58,6 +59,7 @@ export class ConnectionSet {
     let batchCount = 0;
     const onFrame = (payload: Buffer) => {
       stats.received++;
+      noteFrame(payload.length);
       try {
         this.makeLine(payload, lines);
         batchCount++;
