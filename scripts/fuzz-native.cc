@@ -3,7 +3,7 @@
 // namespace's Machine is reachable; the N-API glue is compiled but never called (linked -no-pie with unresolved
 // symbols ignored).
 //
-// It drives Machine::Run the way src/pickle/native.ts does (at most three attempts: NEED_TIME, NEED_ROOM, the
+// It drives Machine::Run the way src/decode/native.ts does (at most three attempts: NEED_TIME, NEED_ROOM, the
 // line), with every buffer heap-allocated at exactly its size so that ASan sees any overrun, and checks:
 // - a line is [pos, result) of the slab, valid UTF-8, one JSON object starting {"message": and ending }\n;
 // - the slab before `pos` and the state outside its request bytes [8, 16) are left as they were;
@@ -257,7 +257,7 @@ class Json {
 
 // ---- The caller: native.ts's loop, with every buffer exactly sized. ----
 
-// "YYYY-MM-DD HH:MM:SS." for a second, in UTC (secondPrefix in src/time.ts; the fixtures' lines are UTC).
+// "YYYY-MM-DD HH:MM:SS." for a second, in UTC (secondPrefix in src/format/time.ts; the fixtures' lines are UTC).
 std::string SecondPrefix(double seconds) {
   const int64_t s = static_cast<int64_t>(seconds);
   int64_t days = s / 86400, rem = s % 86400;

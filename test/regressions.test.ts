@@ -178,7 +178,7 @@ test('a flood of refused frames faster than the rejects file is written is bound
       warnings.some((w) => w.startsWith('rejects-dropped:')),
       `no warning said so: ${warnings.join('\n')}`,
     );
-    // And /metrics says so, as the server wires it (src/server.ts, src/cluster/primary.ts).
+    // And /metrics says so, as the server wires it (src/server/start.ts, src/cluster/pool.ts).
     const registry = makeRegistry({
       stats: newServerStats(),
       sink: writer.sink,

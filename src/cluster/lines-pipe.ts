@@ -4,7 +4,7 @@
  * frames: a 4-byte big-endian length of the rest, a 4-byte big-endian count of lines, then the lines.
  *
  * Both ends reuse their memory: the worker copies lines into batch buffers that go round once their write has
- * completed, and the primary reads the pipe into one reused buffer (input/read-into.ts) and hands each batch
+ * completed, and the primary reads the pipe into one reused buffer (net/read-into.ts) and hands each batch
  * to the file writer, which copies it. IPC messages would serialize every batch into a new buffer on one side
  * and gather the reads into another on the other; at full speed that garbage was most of a process's memory.
  *

@@ -1,7 +1,7 @@
 /**
  * The fast decoder: the opcodes real SocketHandler records are made of (protocols 1–5: dicts, lists, tuples,
  * sets, str, bytes, ints of any size, floats, None, bools, memo), decoded in one tight loop into the same value
- * kinds as the general decoder (values.ts). Anything else — class instances, protocol-0 text opcodes, or any
+ * kinds as the general decoder (format/values.ts). Anything else — class instances, protocol-0 text opcodes, or any
  * malformed input — makes it decline (return DECLINED), and the caller hands the frame to the general decoder,
  * which then gives the same result or the same refusal. test/differential.test.ts keeps the two identical.
  */

@@ -3,7 +3,7 @@
  * `str()` of the field, and `msg` is not merged with `args`. The numeric fields of a LogRecord are turned back
  * into numbers (when the text is a number: ints keep every digit, floats are Python's repr again), the fields
  * that are None by default back into null when they say `None`, and the line follows the same rules as a
- * pickled record (src/entry.ts). A `message` field, which a Formatter leaves in `record.__dict__`, is the
+ * pickled record (src/format/entry.ts). A `message` field, which a Formatter leaves in `record.__dict__`, is the
  * line's `message`. Throws RefusedRecord like the pickle line maker.
  */
 import { formatEntry } from '../format/entry';

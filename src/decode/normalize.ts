@@ -296,7 +296,7 @@ const MAX_INT_DIGITS = 10_000;
 /** The `S` opcode's argument: a quoted Python 2 string literal with backslash escapes, read as latin-1. */
 /**
  * A Python 2 `str` (STRING, BINSTRING, SHORT_BINSTRING) is bytes, which Python 2 programs hold text in — UTF-8 in
- * practice: valid UTF-8 becomes the text it holds; anything else follows the rule for bytes (values.ts,
+ * practice: valid UTF-8 becomes the text it holds; anything else follows the rule for bytes (format/values.ts,
  * `bytesToText`: UTF-8 where it is, `\xNN` for the other bytes).
  */
 function python2StrText(bytes: Buffer): string {

@@ -1,4 +1,4 @@
-// The transcoder in C++: the same machine as src/pickle/transcode.ts (read that file first), pickle bytes of a
+// The transcoder in C++: the same machine as src/decode/transcode.ts (read that file first), pickle bytes of a
 // record of plain data straight to its JSON line, written into the caller's slab. It declines — returns DECLINE
 // and leaves the slab's bytes after `pos` meaningless — on anything outside that shape, and the caller then
 // uses the general path. test/differential.test.ts holds its lines byte for byte to the general path's.

@@ -1,5 +1,5 @@
 /**
- * `log-server tail [FILE]`: the last entries of a log file as a person reads them (src/tail/format.ts), filtered,
+ * `log-server tail [FILE]`: the last entries of a log file as a person reads them (src/cli/tail/format.ts), filtered,
  * optionally followed through rotations. FILE defaults to the server's target: LOG_SERVER_TARGET or logs.txt.
  */
 import { createReadStream, promises as fsp } from 'node:fs';
