@@ -27,6 +27,7 @@ import { formatEntry } from '../src/format/entry';
 import { makeHumanTime } from '../src/format/time';
 import { LineBuffer } from '../src/format/line-buffer';
 import { RefusedRecord } from '../src/core/refusals';
+import { fuzzedFrames } from '../test/fuzz-frames';
 import { decoderCases, refusedCases } from '../test/fixtures';
 import { loadCorpus } from './lib/corpus';
 
@@ -54,39 +55,7 @@ type FrameSet = { name: string; frames: Buffer[] };
 
 /** The fuzzed frames of test/differential.test.ts ('all three decoders agree on fuzzed frames'), in its order. */
 function fuzzed(rounds: number, seed: number): FrameSet {
-  let state = seed;
-  const random = (): number => {
-    // mulberry32, as in the test.
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const seeds = decoderCases
-    .filter((c) => c.protocol >= 1)
-    .map((c) => Buffer.from(c.pickle, 'base64'))
-    .filter((b) => b.length < 20000);
-  const frames: Buffer[] = [];
-  for (let i = 0; i < rounds; i++) {
-    const b = Buffer.from(seeds[Math.floor(random() * seeds.length)]);
-    const kind = Math.floor(random() * 5);
-    let mutated: Buffer = b;
-    if (kind === 0) {
-      for (let k = 0; k < 1 + Math.floor(random() * 3); k++) b[Math.floor(random() * b.length)] ^= 1 << Math.floor(random() * 8);
-    } else if (kind === 1) {
-      mutated = b.subarray(0, Math.floor(random() * b.length));
-    } else if (kind === 2) {
-      b[Math.floor(random() * b.length)] = Math.floor(random() * 256);
-    } else if (kind === 3) {
-      const at = Math.floor(random() * b.length);
-      const other = seeds[Math.floor(random() * seeds.length)];
-      const from = Math.floor(random() * other.length);
-      mutated = Buffer.concat([b.subarray(0, at), other.subarray(from, from + Math.floor(random() * 40)), b.subarray(at)]);
-    } else {
-      mutated = Buffer.from(Array.from({ length: Math.floor(random() * 200) }, () => Math.floor(random() * 256)));
-    }
-    frames.push(mutated);
-  }
+  const frames = [...fuzzedFrames(seed, rounds)].map((f) => f.frame);
   return { name: `fuzzed (seed ${seed})`, frames };
 }
 

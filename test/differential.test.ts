@@ -14,6 +14,7 @@ import { formatEntry } from '../src/format/entry';
 import { makeHumanTime } from '../src/format/time';
 import { LineBuffer } from '../src/format/line-buffer';
 import { float, str } from './pickle-ops';
+import { fuzzedFrames, rng } from './fuzz-frames';
 
 import { decoderCases as cases, refusedCases as refused } from './fixtures';
 import { RefusedRecord } from '../src/core/refusals';
@@ -85,16 +86,6 @@ function compare(b: Buffer, label: string, tally: Tally): void {
   }
 }
 
-/** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('all three decoders agree on every fixture', () => {
   const tally: Tally = { frames: 0, fastTook: 0, transcoderTook: 0, nativeTook: 0 };
   for (const c of cases) compare(Buffer.from(c.pickle, 'base64'), `${c.name} p${c.protocol}`, tally);
@@ -107,32 +98,13 @@ test('all three decoders agree on every fixture', () => {
 });
 
 test('all three decoders agree on fuzzed frames', () => {
-  const random = rng(Number(process.env.FUZZ_SEED ?? 20261125));
-  const seeds = cases
-    .filter((c) => c.protocol >= 1)
-    .map((c) => Buffer.from(c.pickle, 'base64'))
-    .filter((b) => b.length < 20000);
   const tally: Tally = { frames: 0, fastTook: 0, transcoderTook: 0, nativeTook: 0 };
-  for (let i = 0; i < Number(process.env.FUZZ_ROUNDS ?? 20000); i++) {
-    const base = seeds[Math.floor(random() * seeds.length)];
-    const b = Buffer.from(base);
-    const kind = Math.floor(random() * 5);
-    let mutated: Buffer = b;
-    if (kind === 0) {
-      for (let k = 0; k < 1 + Math.floor(random() * 3); k++) b[Math.floor(random() * b.length)] ^= 1 << Math.floor(random() * 8);
-    } else if (kind === 1) {
-      mutated = b.subarray(0, Math.floor(random() * b.length));
-    } else if (kind === 2) {
-      b[Math.floor(random() * b.length)] = Math.floor(random() * 256);
-    } else if (kind === 3) {
-      const at = Math.floor(random() * b.length);
-      const other = seeds[Math.floor(random() * seeds.length)];
-      const from = Math.floor(random() * other.length);
-      mutated = Buffer.concat([b.subarray(0, at), other.subarray(from, from + Math.floor(random() * 40)), b.subarray(at)]);
-    } else {
-      mutated = Buffer.from(Array.from({ length: Math.floor(random() * 200) }, () => Math.floor(random() * 256)));
-    }
-    compare(mutated, `fuzz #${i} (kind ${kind}) ${mutated.toString('base64').slice(0, 300)}`, tally);
+  let i = 0;
+  for (const { frame: mutated, kind } of fuzzedFrames(
+    Number(process.env.FUZZ_SEED ?? 20261125),
+    Number(process.env.FUZZ_ROUNDS ?? 20000),
+  )) {
+    compare(mutated, `fuzz #${i++} (kind ${kind}) ${mutated.toString('base64').slice(0, 300)}`, tally);
   }
   console.log(`fuzz: ${JSON.stringify(tally)}`);
   assert.ok(tally.transcoderTook > 100, `transcoder took only ${tally.transcoderTook} fuzzed frames`);

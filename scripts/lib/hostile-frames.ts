@@ -4,6 +4,7 @@
  * garbage, and random mutations of a real record. Each is a whole SocketHandler frame (4-byte length + pickle).
  * Used by scripts/hostile-soak.ts and test/hostile-soak.test.ts.
  */
+export { rng } from '../../test/fuzz-frames';
 
 export const HOSTILE_KINDS = [
   'list-bomb',
@@ -125,14 +126,4 @@ export function frame(pickle: Buffer): Buffer {
   const len = Buffer.alloc(4);
   len.writeUInt32BE(pickle.length);
   return Buffer.concat([len, pickle]);
-}
-
-/** A small deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
