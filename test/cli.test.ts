@@ -22,22 +22,20 @@ import {
   tempDir,
   waitForLines,
   type Exit,
+  cleanEnv,
 } from './helpers';
 
 assertBuilt();
 
 /** process.env without any LOG_SERVER_* variable (they would change the CLI's defaults). */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('LOG_SERVER')) env[k] = v;
-  return { ...env, ...extra };
-}
-
-/** The CLI failed to start the way a user should see it: non-zero, quickly, one `log-server: ` line, no stack. */
-function assertOneLineFailure(r: Exit & { timedOut: boolean }, within: number, what: string): string {
+/**
+ * The CLI failed to start the way a user should see it: the exit code the README promises (2 for a bad flag or
+ * value, 1 otherwise), quickly, one `log-server: ` line, no stack.
+ */
+function assertOneLineFailure(r: Exit & { timedOut: boolean }, within: number, what: string, code: 1 | 2): string {
   const show = `${what}: exit ${r.code} (signal ${r.signal}) after ${r.ms} ms; stderr:\n${r.stderr}`;
   assert.equal(r.timedOut, false, `still running: ${show}`);
-  assert.ok(r.code !== null && r.code !== 0, `want a non-zero exit code: ${show}`);
+  assert.equal(r.code, code, `want exit code ${code}: ${show}`);
   assert.ok(r.ms < within, `took ${r.ms} ms, want under ${within} ms: ${show}`);
   const lines = r.stderr.split('\n').filter((l) => l !== '');
   assert.deepEqual(stackLines(r.stderr), [], `stack trace: ${show}`);
@@ -72,7 +70,7 @@ describe('a start that cannot work fails with one clear line', () => {
     const dir = await tempDir(t);
     const target = join(dir, 'x.jsonl');
     const r = await runCli(['--bogus', '--port', '0', '--target', target], { env: cleanEnv(), cwd: dir, timeoutMs: 15_000 });
-    const line = assertOneLineFailure(r, 5000, '--bogus');
+    const line = assertOneLineFailure(r, 5000, '--bogus', 2);
     assert.match(line, /bogus/);
     assert.equal(r.code, 2, 'bad arguments exit 2');
     assert.equal(existsSync(target), false, 'a refused start created the target');
@@ -82,7 +80,7 @@ describe('a start that cannot work fails with one clear line', () => {
     const dir = await tempDir(t);
     const target = join(dir, 'x.jsonl');
     const r = await runCli(['--port', 'abc', '--target', target], { env: cleanEnv(), cwd: dir, timeoutMs: 15_000 });
-    const line = assertOneLineFailure(r, 5000, '--port abc');
+    const line = assertOneLineFailure(r, 5000, '--port abc', 2);
     assert.match(line, /port/);
     assert.equal(r.code, 2, 'a bad value exits 2, like a bad flag');
     assert.equal(existsSync(target), false, 'a refused start created the target');
@@ -99,7 +97,7 @@ describe('a start that cannot work fails with one clear line', () => {
           cwd: dir,
           timeoutMs: 20_000,
         });
-        const line = assertOneLineFailure(r, 8000, `port ${port} in use`);
+        const line = assertOneLineFailure(r, 8000, `port ${port} in use`, 1);
         assert.match(line, new RegExp(`${port}`));
         assert.equal(existsSync(`${target}.lock`), false, 'the lock was left behind');
         // ... so a server on a free port can take the same target at once.
@@ -115,7 +113,7 @@ describe('a start that cannot work fails with one clear line', () => {
           cwd: dir,
           timeoutMs: 20_000,
         });
-        const line = assertOneLineFailure(r, 8000, 'target in a missing directory');
+        const line = assertOneLineFailure(r, 8000, 'target in a missing directory', 1);
         assert.ok(line.includes(target), `the line does not name the target: ${line}`);
       });
 
@@ -128,7 +126,7 @@ describe('a start that cannot work fails with one clear line', () => {
           cwd: dir,
           timeoutMs: 20_000,
         });
-        const line = assertOneLineFailure(r, 8000, 'target is a directory');
+        const line = assertOneLineFailure(r, 8000, 'target is a directory', 1);
         assert.ok(line.includes(target), `the line does not name the target: ${line}`);
         assert.equal((await fsp.stat(target)).isDirectory(), true);
       });
@@ -187,7 +185,7 @@ for (const mode of MODES) {
         cwd: dir,
         timeoutMs: 25_000,
       });
-      const line = assertOneLineFailure(second, 15_000, 'second server on a locked target');
+      const line = assertOneLineFailure(second, 15_000, 'second server on a locked target', 1);
       assert.match(line, /in use/);
       assert.doesNotMatch(second.stderr, /listening/);
 

@@ -149,6 +149,17 @@ export async function within<T>(p: Promise<T>, ms: number, what: string): Promis
   }
 }
 
+/**
+ * This process's environment without the server's own variables (LOG_SERVER_*) nor those in `drop`, plus
+ * `extra`: what every launcher of the server under test gives it, so a variable set in the shell that runs the
+ * tests cannot change what they test.
+ */
+export function cleanEnv(extra: NodeJS.ProcessEnv = {}, drop: (name: string) => boolean = () => false): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('LOG_SERVER') && !drop(k)) env[k] = v;
+  return { ...env, ...extra };
+}
+
 export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
@@ -267,7 +278,7 @@ export async function startCli(t: TestContext, o: ServeOptions): Promise<ServerH
   assertBuilt();
   const child = new Child(
     spawn(process.execPath, [CLI, ...serverArgs(o)], {
-      env: o.env ?? process.env,
+      env: o.env ?? cleanEnv(),
       cwd: o.cwd ?? tmpdir(),
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
@@ -306,6 +317,8 @@ export async function startCli(t: TestContext, o: ServeOptions): Promise<ServerH
     const until = Date.now() + 5000;
     while ((workers = await childPids(pid)).length < want && Date.now() < until) await sleep(50);
     remember(workers);
+    if (workers.length < want)
+      throw new Error(`the server has ${workers.length} workers, not the ${want} asked for; stderr:\n${child.stderr}`);
   }
   return {
     proc: child.proc,

@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, type StreamInfo } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, StorageType, type StreamInfo } from '@nats-io/jetstream';
 import { sleep, within } from './helpers';
 
 export const NATS_SERVER = process.env.NATS_SERVER ?? 'nats-server';
@@ -110,6 +110,26 @@ export async function startNatsCluster(t: TestContext, dir: string): Promise<Nat
     return startNode(t, { name, port, config, dir });
   });
   await Promise.all(nodes.map((n) => n.start()));
+  // "Server is ready" is each node's own: the cluster can place a 3-replica stream only once all three are
+  // peers of its metadata leader. Wait for that (placing one, then removing it), bounded.
+  const nc = await connect({ servers: ports.map((p) => `nats://127.0.0.1:${p}`), timeout: 5000 });
+  try {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const jsm = await jetstreamManager(nc, { timeout: 2000 });
+        await jsm.streams.add({ name: 'CLUSTER_READY', subjects: ['cluster.ready'], num_replicas: 3, storage: StorageType.Memory });
+        await jsm.streams.delete('CLUSTER_READY');
+        break;
+      } catch (err) {
+        if (Date.now() > deadline)
+          throw new Error(`the 3-node NATS cluster could not place a 3-replica stream within 30 s: ${(err as Error).message}`);
+        await sleep(200);
+      }
+    }
+  } finally {
+    await nc.close().catch(() => {});
+  }
   return nodes;
 }
 

@@ -16,7 +16,20 @@ import * as fsp from 'node:fs/promises';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { PYTHON_DIR, ROOT, assertBuilt, canConnect, childPidsOf, readLines, run, sleep, startTimeOf, tempDir, within } from './helpers';
+import {
+  PYTHON_DIR,
+  ROOT,
+  assertBuilt,
+  canConnect,
+  cleanEnv,
+  childPidsOf,
+  readLines,
+  run,
+  sleep,
+  startTimeOf,
+  tempDir,
+  within,
+} from './helpers';
 import { background, waitFor } from './reliability-helpers';
 
 const PM2 = join(ROOT, 'node_modules', 'pm2', 'bin', 'pm2');
@@ -51,7 +64,7 @@ async function freePort(): Promise<number> {
 async function pm2Home(t: TestContext, env: Record<string, string>): Promise<Pm2> {
   assertBuilt();
   const home = await tempDir(t, 'log-server-pm2-');
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LOG_SERVER_') && !k.startsWith('PM2_')));
+  const clean = cleanEnv({}, (k) => k.startsWith('PM2_'));
   const fullEnv = { ...clean, PM2_HOME: home, ...env };
   const cwd = await tempDir(t, 'log-server-pm2-cwd-');
   const pm2: Pm2 = {

@@ -29,6 +29,7 @@ import {
   startTimeOf,
   within,
   type Exit,
+  cleanEnv,
 } from './helpers';
 
 export const CLIENTS = join(PYTHON_DIR, 'reliability_clients.py');
@@ -105,8 +106,7 @@ export async function launch(t: TestContext, o: LaunchOptions): Promise<Server> 
   const args = ['--host', '127.0.0.1', '--port', '0', '--target', o.target, '--utc'];
   if (o.multithreaded) args.push('--multithreaded', '--workers', String(o.workers ?? 2));
   args.push(...(o.args ?? []));
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(o.env ?? process.env)) if (!k.startsWith('LOG_SERVER')) env[k] = v;
+  const env = o.env ? Object.fromEntries(Object.entries(o.env).filter(([k]) => !k.startsWith('LOG_SERVER'))) : cleanEnv();
   const child = new Child(
     spawn(process.execPath, [CLI, ...args], { env, cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'], detached: true }),
   );

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { MODES, assertBuilt, runCli, send, sleep, startCli, tempDir, waitForLines } from './helpers';
+import { MODES, assertBuilt, cleanEnv, runCli, send, sleep, startCli, tempDir, waitForLines } from './helpers';
 import {
   assertTag,
   background,
@@ -385,7 +385,3 @@ describe('rotation options', () => {
     assert.equal(exit.code, 0, exit.stderr);
   });
 });
-
-function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LOG_SERVER')));
-}

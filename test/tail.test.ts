@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { CLI, MODES, assertBuilt, runCli, send, sleep, tempDir, waitForLines } from './helpers';
+import { CLI, MODES, assertBuilt, cleanEnv, runCli, send, sleep, tempDir, waitForLines } from './helpers';
 import { launch, numbered, waitFor, type Server } from './reliability-helpers';
 import { eachLineBackward } from '../src/cli/tail/read-back';
 
@@ -19,9 +19,7 @@ assertBuilt();
 const ESC = '\x1b[';
 /** The environment of a tail run: no color variables unless a test sets them. */
 function env(more: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('LOG_SERVER') && k !== 'NO_COLOR' && k !== 'FORCE_COLOR') e[k] = v;
-  return { ...e, ...more };
+  return cleanEnv(more, (k) => k === 'NO_COLOR' || k === 'FORCE_COLOR');
 }
 
 async function tailOut(args: string[], more: NodeJS.ProcessEnv = {}): Promise<string> {
