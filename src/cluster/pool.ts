@@ -170,6 +170,7 @@ export const startWorkerPool: StartBackend = async ({ options: o, reporter, sink
         countRefusedConnection(stats, 'no-worker');
         reporter.warn('no-worker', `no worker ready for the connection from ${socket.remoteAddress}; closing it`);
         socket.destroy();
+        onClosed();
         return;
       }
       best.connections++;

@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LineBuffer } from '../format/line-buffer';
 import { listen, stopAccepting } from '../net/listen';
 import { refuse, type OnReject } from './refuse';
-import { clientAddress, type Admit } from '../net/access';
+import { ConnectionsPerClient, clientAddress, type Admit } from '../net/access';
 import type { FormLineMaker } from '../decode/form-record';
 import type { EntrySink } from '../sink/sink';
 import type { Reporter } from '../core/report';
@@ -75,12 +75,12 @@ export class HttpInput {
       this.sinkFull = false;
       for (const answer of this.held.splice(0)) answer();
     });
-    const perClient = new Map<string, number>();
+    const perClient = new ConnectionsPerClient(o.maxConnectionsPerClient);
     server.on('connection', (socket: Socket) => {
       this.lastAccept = Date.now();
       const client = clientAddress(socket.remoteAddress);
-      const open = perClient.get(client) ?? 0;
-      if (open >= o.maxConnectionsPerClient) {
+      const onClosed = perClient.admit(client);
+      if (onClosed === null) {
         o.onRefusedConnection('too-many-from-client');
         o.reporter.warn(
           'too-many-from-client',
@@ -89,12 +89,7 @@ export class HttpInput {
         socket.destroy();
         return;
       }
-      perClient.set(client, open + 1);
-      socket.once('close', () => {
-        const left = (perClient.get(client) ?? 1) - 1;
-        if (left > 0) perClient.set(client, left);
-        else perClient.delete(client);
-      });
+      socket.once('close', onClosed);
       this.stats.connectionsTotal++;
     });
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res));

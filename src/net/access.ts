@@ -32,17 +32,45 @@ export function makeAllowCheck(list: readonly string[] | undefined): Admit {
   }
   return (address) => {
     if (address === undefined) return false; // the socket is already gone
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+    const mapped = IPV4_MAPPED.exec(address);
     if (mapped) return blocks.check(mapped[1], 'ipv4') || blocks.check(address, 'ipv6');
     return blocks.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4');
   };
 }
 
+/** An IPv4-mapped IPv6 address ("::ffff:10.0.0.5"), with the IPv4 address it is. */
+const IPV4_MAPPED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
+
 /** The address a client is counted under: an IPv4-mapped IPv6 address as the IPv4 address it is. */
 export function clientAddress(address: string | undefined): string {
   if (address === undefined) return '';
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  const mapped = IPV4_MAPPED.exec(address);
   return mapped ? mapped[1] : address;
+}
+
+/**
+ * Connections open now by client address, for --max-connections-per-client (TCP and HTTP each keep one):
+ * `open` counts one in, unless its address is at the limit; the callback it returns counts it out, once.
+ */
+export class ConnectionsPerClient {
+  private readonly open = new Map<string, number>();
+
+  constructor(readonly limit: number) {}
+
+  /** Counts a connection from `address` in and returns the callback that counts it out, or null at the limit. */
+  admit(address: string): (() => void) | null {
+    const now = this.open.get(address) ?? 0;
+    if (now >= this.limit) return null;
+    this.open.set(address, now + 1);
+    let closed = false;
+    return () => {
+      if (closed) return;
+      closed = true;
+      const left = (this.open.get(address) ?? 1) - 1;
+      if (left > 0) this.open.set(address, left);
+      else this.open.delete(address);
+    };
+  }
 }
 
 /** True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost. */

@@ -16,7 +16,7 @@ import { stopOnce } from '../core/once';
 import { streamReporter, type Reporter } from '../core/report';
 import { countRefusedConnection, newServerStats } from '../core/stats';
 import { nativeMissing } from '../decode/native';
-import { clientAddress, makeAllowCheck, openToAllWarning, refuseNotAllowed } from '../net/access';
+import { ConnectionsPerClient, clientAddress, makeAllowCheck, openToAllWarning, refuseNotAllowed } from '../net/access';
 import { formatAddress, stopAccepting } from '../net/listen';
 import { readIntoMissing } from '../net/read-into';
 import { listenWithOtherInputs, registerInputStats, startOtherInputs, type OtherInputs } from '../input/inputs';
@@ -90,8 +90,7 @@ async function start(o: ResolvedOptions, reporter: Reporter, startBackend: Start
     }));
     afterStep();
     const allowed = makeAllowCheck(o.allow);
-    /** Connections open now, by client address (--max-connections-per-client). */
-    const perClient = new Map<string, number>();
+    const perClient = new ConnectionsPerClient(o.maxConnectionsPerClient);
     listener = net.createServer(tcp.listenerOptions, (socket) => {
       lastAccept = Date.now();
       if (!allowed(socket.remoteAddress)) return refuseNotAllowed(socket, stats, reporter);
@@ -105,8 +104,8 @@ async function start(o: ResolvedOptions, reporter: Reporter, startBackend: Start
         return;
       }
       const client = clientAddress(socket.remoteAddress);
-      const fromClient = perClient.get(client) ?? 0;
-      if (fromClient >= o.maxConnectionsPerClient) {
+      const onClosed = perClient.admit(client);
+      if (onClosed === null) {
         countRefusedConnection(stats, 'too-many-from-client');
         reporter.warn(
           'too-many-from-client',
@@ -115,12 +114,7 @@ async function start(o: ResolvedOptions, reporter: Reporter, startBackend: Start
         socket.destroy();
         return;
       }
-      perClient.set(client, fromClient + 1);
-      tcp.serve(socket, () => {
-        const left = (perClient.get(client) ?? 1) - 1;
-        if (left > 0) perClient.set(client, left);
-        else perClient.delete(client);
-      });
+      tcp.serve(socket, onClosed);
     });
     // UDP and HTTP are served in this process, straight into the writer's sink (input/inputs.ts); their datagrams
     // and requests are checked against --allow too.
