@@ -30,9 +30,15 @@ function outcome(f: () => string): string {
 }
 
 const general = (b: Buffer) => outcome(() => formatEntry(decodePickle(b), human));
+// The fast decoder may refuse while it decodes (too-deep), as well as through the writer.
 const fast = (b: Buffer) => {
-  const v = decodeFast(b);
-  return v === DECLINED ? null : outcome(() => formatEntry(v, human));
+  let declined = false;
+  const result = outcome(() => {
+    const v = decodeFast(b);
+    declined = v === DECLINED;
+    return declined ? '' : formatEntry(v, human);
+  });
+  return declined ? null : result;
 };
 const out = new LineBuffer();
 const transcoded = (b: Buffer) => {

@@ -11,6 +11,7 @@ import { LineBuffer } from '../src/format/line-buffer';
 import { RefusedRecord } from '../src/core/refusals';
 import { DEFAULTS } from '../src/config/options';
 import { bomb } from '../scripts/lib/hostile-frames';
+import { decodeFast, DECLINED } from '../src/decode/fast';
 
 const MiB = 1024 * 1024;
 
@@ -39,4 +40,56 @@ test('reference bombs of lists, tuples and dicts are refused as too-large, each 
   // A frame may cost a small multiple of --max-entry while it is decoded (the line it would make), not its
   // expansion: 9 bombs of 2**60 leaves stay within 6x the 16 MiB entry limit in all.
   assert.ok(peak - before < 6 * DEFAULTS.maxEntry, `the process grew by ${Math.round((peak - before) / MiB)} MiB`);
+});
+
+/** A record {created, msg, extra: <opcodes>} as protocol 2 writes it. */
+function recordAround(extra: string): Buffer {
+  const str = (s: string) => 'X' + String.fromCharCode(s.length, 0, 0, 0) + s;
+  const created = Buffer.alloc(8);
+  created.writeDoubleBE(1_700_000_000.5);
+  return Buffer.from(
+    '\x80\x02}(' + str('created') + 'G' + created.toString('latin1') + str('msg') + str('m') + str('extra') + extra + 'u.',
+    'latin1',
+  );
+}
+
+test('the fast decoder refuses deep nesting while it builds it, not after', () => {
+  // 200,000 nested lists: before, the decoder built the whole chain (60-210 ms) and the writer refused it after.
+  const deep = recordAround(']'.repeat(200_000) + 'a'.repeat(199_999));
+  assert.throws(
+    () => decodeFast(deep),
+    (err: unknown) => err instanceof RefusedRecord && err.code === 'too-deep',
+  );
+  // The limit itself: the record dict is level 1, so extra may hold 99 levels and not 100.
+  const nested = (levels: number) => recordAround(']'.repeat(levels) + 'a'.repeat(levels - 1));
+  const ok = decodeFast(nested(99));
+  assert.ok(ok instanceof Map, 'a record at the limit decodes');
+  const makeLine = makeLineMaker({ utc: true, maxEntry: DEFAULTS.maxEntry });
+  const out = new LineBuffer();
+  makeLine(nested(99), out);
+  assert.match(out.take().toString('utf8'), /"extra":\[{99}\]{99}}/);
+  assert.throws(
+    () => makeLine(nested(100), out),
+    (err: unknown) => err instanceof RefusedRecord && err.code === 'too-deep',
+  );
+  // Tuples and dicts count as lists do.
+  const tuples = recordAround(')' + '\x85'.repeat(200));
+  assert.throws(
+    () => decodeFast(tuples),
+    (err: unknown) => err instanceof RefusedRecord && err.code === 'too-deep',
+  );
+});
+
+test('a container changed after it went into another makes the fast decoder decline (the general path decides)', () => {
+  // L0 holds L1, then L1 gets L2 (and so on): a chain whose heights the fast decoder could not keep.
+  let chain = ']q\x00';
+  for (let i = 1; i <= 200; i++) chain += ']q' + String.fromCharCode(i) + 'ah' + String.fromCharCode(i);
+  const frame = recordAround(chain);
+  assert.equal(decodeFast(frame), DECLINED);
+  // A list that contains itself, as Python pickles `a = []; a.append(a)`: declined, then refused as cyclic.
+  const cyclic = recordAround(']q\x01h\x01a');
+  assert.throws(
+    () => makeLineMaker({ utc: true, maxEntry: DEFAULTS.maxEntry })(cyclic, new LineBuffer()),
+    (err: unknown) => err instanceof RefusedRecord && err.code === 'cyclic',
+  );
 });

@@ -8,7 +8,7 @@
  */
 import { formatEntry } from '../format/entry';
 import { makeHumanTime } from '../format/time';
-import { PyFloat, PyInt } from '../format/values';
+import { MAX_DEPTH, PyFloat, PyInt } from '../format/values';
 import type { LineBuffer } from '../format/line-buffer';
 import { RefusedRecord } from '../core/refusals';
 
@@ -53,7 +53,7 @@ function fieldValue(key: string, text: string): unknown {
 
 export function makeFormLineMaker(options: { utc: boolean; maxEntry: number }): FormLineMaker {
   const humanTime = makeHumanTime(options.utc);
-  const limits = { maxDepth: 100, maxChars: options.maxEntry };
+  const limits = { maxDepth: MAX_DEPTH, maxChars: options.maxEntry };
   return (form, out) => {
     const record = new Map<string, unknown>();
     for (const [key, text] of new URLSearchParams(form)) {

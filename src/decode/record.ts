@@ -10,6 +10,7 @@ import { decodeFast, DECLINED } from './fast';
 import { transcodeRecord } from './transcode';
 import { makeNativeTranscoder } from './native';
 import { formatEntry } from '../format/entry';
+import { MAX_DEPTH } from '../format/values';
 import { makeHumanTime } from '../format/time';
 import type { LineBuffer } from '../format/line-buffer';
 import { RefusedRecord } from '../core/refusals';
@@ -18,7 +19,7 @@ export type LineMaker = (payload: Buffer, out: LineBuffer) => void;
 
 export function makeLineMaker(options: { utc: boolean; maxEntry: number }): LineMaker {
   const humanTime = makeHumanTime(options.utc);
-  const limits = { maxDepth: 100, maxChars: options.maxEntry };
+  const limits = { maxDepth: MAX_DEPTH, maxChars: options.maxEntry };
   const transcode =
     makeNativeTranscoder(options.utc, options.maxEntry) ??
     ((payload: Buffer, out: LineBuffer) => transcodeRecord(payload, out, humanTime, options.maxEntry));

@@ -55,7 +55,10 @@ export interface JsonLimits {
   maxChars: number;
 }
 
-export const DEFAULT_JSON_LIMITS: JsonLimits = { maxDepth: 100, maxChars: 16 * 1024 * 1024 };
+/** How deep values may nest in a record (the record dict is level 1); deeper refuses it as `too-deep`. */
+export const MAX_DEPTH = 100;
+
+export const DEFAULT_JSON_LIMITS: JsonLimits = { maxDepth: MAX_DEPTH, maxChars: 16 * 1024 * 1024 };
 
 /**
  * Python's `repr(float)` for a finite number: the shortest digits that round-trip, in fixed notation for
