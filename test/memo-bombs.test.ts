@@ -93,3 +93,32 @@ test('a container changed after it went into another makes the fast decoder decl
     (err: unknown) => err instanceof RefusedRecord && err.code === 'cyclic',
   );
 });
+
+test('a record whose line passes --max-entry is refused as too-large, whatever makes it long', () => {
+  const maxEntry = 64 * 1024;
+  const makeLine = makeLineMaker({ utc: true, maxEntry });
+  const out = new LineBuffer();
+  const u32 = (n: number) => String.fromCharCode(n & 255, (n >> 8) & 255, (n >> 16) & 255, n >>> 24);
+  const longStr = (s: string) => 'X' + u32(Buffer.byteLength(s, 'latin1')) + s;
+  const cases = {
+    // One str longer than the bound (the transcoders decline it; the writer must refuse it).
+    'a long str': longStr('a'.repeat(maxEntry + 10)),
+    // A str within the bound that its JSON escapes take past it (\u0001 is six characters).
+    escapes: longStr('\x01'.repeat(maxEntry / 2)),
+    // Bytes, as Python 3 sends them.
+    bytes: 'B' + u32(maxEntry + 10) + 'b'.repeat(maxEntry + 10),
+    // Two strs each within the bound, together past it.
+    'two strs': ']q\x09(' + longStr('c'.repeat(maxEntry / 2 + 10)) + longStr('d'.repeat(maxEntry / 2 + 10)) + 'e',
+  };
+  for (const [label, extra] of Object.entries(cases)) {
+    assert.throws(
+      () => makeLine(recordAround(extra), out),
+      (err: unknown) => err instanceof RefusedRecord && err.code === 'too-large',
+      label,
+    );
+    assert.equal(out.length, 0, `${label}: a refused record leaves nothing in the output`);
+  }
+  // Just within the bound is written.
+  makeLine(recordAround(longStr('a'.repeat(maxEntry - 300))), out);
+  assert.ok(out.take().length <= maxEntry);
+});

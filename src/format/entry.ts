@@ -58,5 +58,6 @@ export function formatEntry(
   w.out += ',"created_human":"' + humanTime(seconds) + '"';
   w.members(record, 1, new Set(OWN_KEYS), true);
   w.out += '}\n';
+  w.checkSize();
   return w.out;
 }

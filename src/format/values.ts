@@ -148,6 +148,11 @@ function utf8SequenceLength(b: Uint8Array, i: number): number {
   return 0;
 }
 
+function allStr(dict: Map<unknown, unknown>): boolean {
+  for (const k of dict.keys()) if (typeof k !== 'string') return false;
+  return true;
+}
+
 /**
  * Writes decoded Python values as JSON text, enforcing the depth, size and cycle rules.
  * One writer serves one record; `out` holds the text written so far.
@@ -176,7 +181,10 @@ export class JsonWriter {
   value(v: unknown, depth: number): void {
     switch (typeof v) {
       case 'string':
+        // Refused before it is escaped where its length alone passes the bound, and after where escapes do.
+        if (this.outside + this.out.length + v.length + 2 > this.limits.maxChars) throw this.tooLarge();
         this.out += JSON.stringify(v);
+        this.checkSize();
         return;
       case 'number':
         this.out += String(v);
@@ -202,7 +210,9 @@ export class JsonWriter {
       return;
     }
     if (v instanceof Uint8Array) {
+      if (this.outside + this.out.length + v.length + 2 > this.limits.maxChars) throw this.tooLarge();
       this.out += JSON.stringify(bytesToText(v));
+      this.checkSize();
       return;
     }
     this.checkSize();
@@ -242,7 +252,8 @@ export class JsonWriter {
     return new RefusedRecord('too-large', `entry grows past ${this.limits.maxChars} characters of JSON`);
   }
 
-  private checkSize(): void {
+  /** Throws `too-large` once the text written so far passes the bound. */
+  checkSize(): void {
     if (this.outside + this.out.length > this.limits.maxChars) throw this.tooLarge();
   }
 
@@ -258,19 +269,23 @@ export class JsonWriter {
 
   private object(dict: Map<unknown, unknown>, depth: number): void {
     this.out += '{';
-    this.members(dict, depth, new Set(), false);
+    // A Map's keys are distinct, so where all are str no two can meet: the set of keys seen is not needed.
+    this.members(dict, depth, allStr(dict) ? null : new Set(), false);
     this.out += '}';
   }
 
   /**
    * Writes the `"key":value` pairs of a dict. Keys are converted to strings; a key whose string is already in
-   * `seen` (an earlier key of this dict, or one the caller wrote itself) is skipped, so the first one wins.
+   * `seen` (an earlier key of this dict, or one the caller wrote itself) is skipped, so the first one wins;
+   * `seen` null: the keys are known to be distinct strings.
    */
-  members(dict: Map<unknown, unknown>, depth: number, seen: Set<string>, needComma: boolean): void {
+  members(dict: Map<unknown, unknown>, depth: number, seen: Set<string> | null, needComma: boolean): void {
     for (const [k, v] of dict) {
       const key = this.keyText(k, depth);
-      if (seen.has(key)) continue;
-      seen.add(key);
+      if (seen !== null) {
+        if (seen.has(key)) continue;
+        seen.add(key);
+      }
       this.checkSize();
       if (needComma) this.out += ',';
       needComma = true;
