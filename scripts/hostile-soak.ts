@@ -7,7 +7,7 @@
  * its RSS idle before and 10 s after the storm.
  *
  *   node --import tsx scripts/hostile-soak.ts [--duration 60] [--rate 1000] [--attackers 8] [--every-ms 100]
- *                                             [--server-args="--multithreaded --workers 2"]
+ *                                             [--server-args="--multithreaded --workers 2"] [--kinds deep,long-list]
  *
  * The attackers run in a child process of their own (--attack), so that their work is not the server's nor the
  * honest client's.
@@ -21,12 +21,12 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runLoadtest } from './loadtest';
 import { ProcMonitor, startServer, stopServer } from './lib/proc';
-import { HOSTILE_KINDS, frame, hostilePickle, rng } from './lib/hostile-frames';
+import { HOSTILE_KINDS, frame, hostilePickle, rng, type HostileKind } from './lib/hostile-frames';
 
 /** The attacker process: `attackers` connections, each sending one hostile frame every `everyMs`. */
-async function attack(port: number, attackers: number, everyMs: number, seconds: number): Promise<void> {
+async function attack(port: number, attackers: number, everyMs: number, seconds: number, kinds: HostileKind[]): Promise<void> {
   const random = rng(20261203);
-  const frames = new Map(HOSTILE_KINDS.map((k) => [k, frame(hostilePickle(k, random))]));
+  const frames = new Map(kinds.map((k) => [k, frame(hostilePickle(k, random))]));
   const sent: Record<string, number> = {};
   const until = Date.now() + seconds * 1000;
   let reconnects = 0;
@@ -42,7 +42,7 @@ async function attack(port: number, attackers: number, everyMs: number, seconds:
           socket.once('close', () => r());
         });
         while (!socket.destroyed && Date.now() < until) {
-          const kind = HOSTILE_KINDS[i++ % HOSTILE_KINDS.length];
+          const kind = kinds[i++ % kinds.length];
           // Mutations and garbage are made anew each time; the others are the same bytes again.
           const bytes = kind === 'mutation' || kind === 'garbage' ? frame(hostilePickle(kind, random)) : frames.get(kind)!;
           if (!socket.write(bytes)) await new Promise((r) => socket.once('drain', r));
@@ -73,11 +73,15 @@ async function main(): Promise<void> {
       attackers: { type: 'string', default: '8' },
       'every-ms': { type: 'string', default: '100' },
       'server-args': { type: 'string', default: '' },
+      kinds: { type: 'string', default: HOSTILE_KINDS.join(',') },
       attack: { type: 'string' },
     },
   });
   const seconds = Number(values.duration);
-  if (values.attack !== undefined) return attack(Number(values.attack), Number(values.attackers), Number(values['every-ms']), seconds);
+  const kinds = values.kinds.split(',') as HostileKind[];
+  const unknown = kinds.filter((k) => !HOSTILE_KINDS.includes(k));
+  if (unknown.length > 0) throw new Error(`unknown --kinds ${unknown.join(',')}: the kinds are ${HOSTILE_KINDS.join(', ')}`);
+  if (values.attack !== undefined) return attack(Number(values.attack), Number(values.attackers), Number(values['every-ms']), seconds, kinds);
   const args = values['server-args'].split(/\s+/).filter(Boolean);
   const dir = mkdtempSync(join(tmpdir(), 'log-server-soak-'));
   const target = join(dir, 'logs.jsonl');
@@ -99,9 +103,12 @@ async function main(): Promise<void> {
       values['every-ms'],
       '--duration',
       String(seconds),
+      '--kinds',
+      values.kinds,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  const attackersDone = new Promise((r) => attackers.once('exit', r));
   let attackReport = '';
   attackers.stdout.on('data', (d: Buffer) => (attackReport += d.toString()));
   const honest = await runLoadtest({
@@ -113,14 +120,14 @@ async function main(): Promise<void> {
     latency: true,
     stallSec: 15,
   });
-  await new Promise((r) => attackers.once('exit', r));
+  await attackersDone;
   await sleep(10_000);
   const after = new Map([...idle.keys()].map((pid) => [pid, rssKiB(pid)]));
   const peaks = monitor.stop();
   const stop = await stopServer(server, 30_000);
   const lat = honest.latencyMs;
   const lines = [
-    `server: log-server ${args.join(' ') || '(single-process)'}; ${seconds} s; ${values.attackers} hostile connections, a frame each every ${values['every-ms']} ms`,
+    `server: log-server ${args.join(' ') || '(single-process)'}; ${seconds} s; ${values.attackers} hostile connections, a frame each every ${values['every-ms']} ms (${kinds.join(', ')})`,
     `hostile frames sent: ${attackReport.trim()}`,
     `honest: ${honest.sent.records} sent at ${values.rate}/s, ${honest.tags?.distinct ?? '?'} arrived, ${honest.tags?.missing ?? '?'} missing, ${honest.tags?.duplicates ?? '?'} twice`,
     `honest latency ms: p50 ${lat?.p50.toFixed(1)}, p99 ${lat?.p99.toFixed(1)}, max ${lat?.max.toFixed(1)}`,
