@@ -161,7 +161,9 @@ function main(): void {
     return child(shape as Shape, Number(bytes), Number(maxEntry), Number(values.frames));
   }
   process.stdout.write('| Python | record | frame bytes |\n|---|---|---:|\n' + tracebackSizes() + '\n');
-  process.stdout.write('| frame | --max-entry | shape | CPU per frame (ms, median) | RSS grew (MiB) | outcome |\n|---:|---:|---|---:|---:|---|\n');
+  process.stdout.write(
+    '| frame | --max-entry | shape | CPU per frame (ms, median) | RSS grew (MiB) | outcome |\n|---:|---:|---|---:|---:|---|\n',
+  );
   for (const size of values.sizes.split(',').map(Number)) {
     for (const entry of values.entries.split(',').map(Number)) {
       for (const shape of SHAPES) {

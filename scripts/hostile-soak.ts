@@ -81,7 +81,8 @@ async function main(): Promise<void> {
   const kinds = values.kinds.split(',') as HostileKind[];
   const unknown = kinds.filter((k) => !HOSTILE_KINDS.includes(k));
   if (unknown.length > 0) throw new Error(`unknown --kinds ${unknown.join(',')}: the kinds are ${HOSTILE_KINDS.join(', ')}`);
-  if (values.attack !== undefined) return attack(Number(values.attack), Number(values.attackers), Number(values['every-ms']), seconds, kinds);
+  if (values.attack !== undefined)
+    return attack(Number(values.attack), Number(values.attackers), Number(values['every-ms']), seconds, kinds);
   const args = values['server-args'].split(/\s+/).filter(Boolean);
   const dir = mkdtempSync(join(tmpdir(), 'log-server-soak-'));
   const target = join(dir, 'logs.jsonl');
