@@ -27,6 +27,7 @@ import { formatEntry } from '../src/format/entry';
 import { makeHumanTime } from '../src/format/time';
 import { LineBuffer } from '../src/format/line-buffer';
 import { RefusedRecord } from '../src/core/refusals';
+import { DEFAULTS } from '../src/config/options';
 import { fuzzedFrames } from '../test/fuzz-frames';
 import { decoderCases, refusedCases } from '../test/fixtures';
 import { loadCorpus } from './lib/corpus';
@@ -42,9 +43,9 @@ const { values: args } = parseArgs({
   },
 });
 
-// The server's defaults (--max-entry 16 MiB), created_human in UTC so that runs agree on any machine.
+// The server's defaults (--max-entry), created_human in UTC so that runs agree on any machine.
 const UTC = true;
-const MAX_ENTRY = 16 * 1024 * 1024;
+const MAX_ENTRY = DEFAULTS.maxEntry;
 const humanTime = makeHumanTime(UTC);
 const limits = { maxDepth: 100, maxChars: MAX_ENTRY };
 const native = makeNativeTranscoder(UTC, MAX_ENTRY);

@@ -31,6 +31,7 @@ import {
 assertBuilt();
 
 import { b64, decoderCases, goodCase, refusedCase } from './fixtures';
+import { DEFAULTS } from '../src/config/options';
 const GOOD = goodCase('record/info', 2);
 const GOOD2 = goodCase('record/warning', 2);
 
@@ -254,8 +255,8 @@ function hostile(mode: Mode) {
     const tooBig = await dial(t, server.port);
     ports['frame-too-large'] = tooBig.localPort!;
     const tooBigState = closedBy(tooBig);
-    tooBig.write(head(8 * 1024 * 1024 + 1));
-    await within(tooBigState.closed, 5000, 'the server to close the connection announcing 8 MiB + 1');
+    tooBig.write(head(DEFAULTS.maxFrame + 1));
+    await within(tooBigState.closed, 5000, 'the server to close the connection announcing --max-frame + 1');
 
     const cut = await dial(t, server.port);
     ports['truncated-frame'] = cut.localPort!;
@@ -602,7 +603,7 @@ function fuzzChunk(rand: () => number, pickles: Buffer[]): Buffer {
   if (f < 0.7) return frame(p); // correctly framed mutant
   if (f < 0.8) return Buffer.concat([head(p.length + 1 + ((rand() * 100) | 0)), p]); // prefix longer than the body
   if (f < 0.87) return Buffer.concat([head(Math.max(0, p.length - 1 - ((rand() * 10) | 0))), p]); // shorter
-  if (f < 0.92) return Buffer.concat([head((rand() * 8 * 1024 * 1024) | 0), p]); // up to --max-frame
+  if (f < 0.92) return Buffer.concat([head((rand() * DEFAULTS.maxFrame) | 0), p]); // up to --max-frame
   if (f < 0.95) return Buffer.concat([head(0xffffffff), p]); // over it: the server closes
   return p; // no prefix at all
 }

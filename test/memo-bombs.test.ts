@@ -38,7 +38,7 @@ test('reference bombs of lists, tuples and dicts are refused as too-large, each 
     }
   }
   // A frame may cost a small multiple of --max-entry while it is decoded (the line it would make), not its
-  // expansion: 9 bombs of 2**60 leaves stay within 6x the 16 MiB entry limit in all.
+  // expansion: 9 bombs of 2**60 leaves stay within 6x the entry limit in all.
   assert.ok(peak - before < 6 * DEFAULTS.maxEntry, `the process grew by ${Math.round((peak - before) / MiB)} MiB`);
 });
 

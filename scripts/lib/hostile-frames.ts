@@ -92,14 +92,14 @@ export function hostilePickle(kind: HostileKind, random: () => number): Buffer {
     case 'deep':
       return record([Buffer.alloc(200_000, ']'), Buffer.alloc(199_999, 'a')]);
     case 'long-list': {
-      // 1,000,000 small ints through one APPENDS: a line of ~4 MB.
-      const items = Buffer.alloc(2 * 1_000_000);
-      for (let i = 0; i < 1_000_000; i++) items.write('K\x07', 2 * i, 'latin1');
+      // 400,000 small ints through one APPENDS: an 800 KB frame (within --max-frame) and a line of 800 KB.
+      const items = Buffer.alloc(2 * 400_000);
+      for (let i = 0; i < 400_000; i++) items.write('K\x07', 2 * i, 'latin1');
       return record([op(']('), items, op('e')]);
     }
     case 'big-int': {
-      // LONG4 of 1 MiB: a 2.5 million digit int.
-      const n = 1 << 20;
+      // LONG4 of 512 KiB: a 1.3 million digit int.
+      const n = 1 << 19;
       return record([op('\x8b'), u32le(n), Buffer.alloc(n, 0x5a)]);
     }
     case 'many-keys': {

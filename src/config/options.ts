@@ -20,9 +20,9 @@ export interface ServerOptions {
   workers: number;
   /** `created_human` in UTC instead of the server's local time zone. Default false. */
   utc: boolean;
-  /** Largest frame (pickle) accepted, in bytes; a longer length prefix closes the connection. Default 8 MiB. */
+  /** Largest frame (pickle) accepted, in bytes; a longer length prefix closes the connection. Default 1 MiB. */
   maxFrame: number;
-  /** Largest JSON line one record may become, in characters; past it the record is refused. Default 16 MiB. */
+  /** Largest JSON line one record may become, in characters; past it the record is refused. Default 8 MiB. */
   maxEntry: number;
   /** TCP connections served at once from one client address; more from it are closed at once. Default 256. */
   maxConnectionsPerClient: number;

@@ -142,7 +142,10 @@ export const OPTION_SPECS = [
     key: 'maxFrame',
     flag: 'max-frame',
     kind: 'integer',
-    default: 8 * MiB,
+    // The longest real record measured is a traceback through Python's 1,000-frame recursion limit: 176 KB.
+    // A 1 MiB frame of the costliest shape (90,000 keys) is about 70-90 ms of one core to write: other
+    // connections wait that long in single-process mode. At 8 MiB the same took 0.8-2 s (scripts/bench-limits.ts).
+    default: 1 * MiB,
     group: 'limits',
     describe: 'largest frame accepted, in bytes; a longer one closes its connection',
     check: integer('max-frame', 64, undefined, 'an integer of at least 64 bytes'),
@@ -151,7 +154,9 @@ export const OPTION_SPECS = [
     key: 'maxEntry',
     flag: 'max-entry',
     kind: 'integer',
-    default: 16 * MiB,
+    // 8x --max-frame: no record that fits a frame grows past it without repeating values through the pickle memo
+    // (the most a byte becomes is 6 characters, a control character's \u0001); a bomb is refused at that size.
+    default: 8 * MiB,
     group: 'limits',
     describe: 'largest JSON line a record may become, in characters',
     check: integer('max-entry', 1024, undefined, 'an integer of at least 1024'),

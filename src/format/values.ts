@@ -58,7 +58,7 @@ export interface JsonLimits {
 /** How deep values may nest in a record (the record dict is level 1); deeper refuses it as `too-deep`. */
 export const MAX_DEPTH = 100;
 
-export const DEFAULT_JSON_LIMITS: JsonLimits = { maxDepth: MAX_DEPTH, maxChars: 16 * 1024 * 1024 };
+export const DEFAULT_JSON_LIMITS: JsonLimits = { maxDepth: MAX_DEPTH, maxChars: 8 * 1024 * 1024 };
 
 /**
  * Python's `repr(float)` for a finite number: the shortest digits that round-trip, in fixed notation for
