@@ -12,6 +12,7 @@
  * full while too many batches are still on their way, or while the primary asked workers to pause because its
  * file writer is behind.
  */
+import { noteFrame } from '../input/after-burst';
 import { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
 import type { EntrySink } from '../sink/sink';
@@ -149,7 +150,11 @@ export function readLinesPipe(
 ): Promise<void> {
   // A worker is trusted: its batches are not limited in size (a batch is at least one line of up to --max-entry).
   const frames = new FrameReader(0xffffffff, BATCH_BUFFER);
-  const onFrame = (frame: Buffer) => onLines(frame.subarray(4), frame.readUInt32BE(0));
+  const onFrame = (frame: Buffer) => {
+    // Big batches (big records) grow the primary's heap as decoding them grows a worker's: given back once quiet.
+    noteFrame(frame.length);
+    onLines(frame.subarray(4), frame.readUInt32BE(0));
+  };
   const onChunk = (chunk: Buffer) => frames.push(chunk, onFrame);
   readBuffer ??= Buffer.allocUnsafe(256 * 1024);
   if (!readInto(pipe, readBuffer, onChunk)) pipe.on('data', onChunk);
