@@ -7,6 +7,7 @@ import type { Options } from 'yargs';
 import { join } from 'node:path';
 import { DEFAULTS } from '../config/options';
 import { OPTION_SPECS, envName, type OptionSpec } from '../config/spec';
+import { readConfigFile } from '../config/file';
 import { serveForever } from '../server/serve';
 
 const MiB = 1024 * 1024;
@@ -27,6 +28,11 @@ export async function serveMain(argv: string[]): Promise<number> {
       '$0 [options]\n$0 tail [FILE] [-n 20] [-f] ...             (see $0 tail --help)\n$0 consume nats://HOST:PORT --target FILE   (see $0 consume --help)\n\nReceives records from Python logging.handlers.SocketHandler clients and appends each one as a JSON line to the target file.',
     )
     .options(yargsOptions())
+    .config(
+      'config',
+      'JSON file of options, keys as the long flags ({"port": 9021, "utc": true}); flags and LOG_SERVER_* win over it',
+      readConfigFile,
+    )
     .env('LOG_SERVER')
     .strict()
     .version(version)
