@@ -75,6 +75,17 @@ function isAscii(b: Buffer, start: number, end: number): boolean {
 }
 
 export function decodeFast(b: Buffer): unknown {
+  try {
+    return decode(b);
+  } finally {
+    // Nothing of this frame is kept past the call: a big record's values are garbage at once.
+    heights.clear();
+    memo.length = 0;
+    stack.length = 0;
+  }
+}
+
+function decode(b: Buffer): unknown {
   stack.length = 0;
   marks.length = 0;
   memo.length = 0;
