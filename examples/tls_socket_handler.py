@@ -52,6 +52,22 @@ class TLSSocketHandler(logging.handlers.SocketHandler):
             sock.close()
             raise
 
+    def close(self):
+        # A TLS 1.3 server sends session tickets after the handshake, which a SocketHandler never reads. Closing a
+        # socket with unread data makes the kernel reset the connection, and the server then loses the records it
+        # had not read yet. So the TLS session is closed first (close_notify, then the server's, reading what it
+        # sent), and the socket after it.
+        self.acquire()
+        try:
+            if self.sock is not None:
+                try:
+                    self.sock.unwrap()
+                except (OSError, ValueError):
+                    pass  # the server had closed already
+        finally:
+            self.release()
+        super().close()
+
 
 def main():
     parser = argparse.ArgumentParser(description="Send records to log-server over TLS.")

@@ -96,8 +96,17 @@ export class ConnectionSet {
     socket.on('error', (err: NodeJS.ErrnoException) => {
       // ECONNRESET and the like: the client went away; 'close' follows. A TLS stream that breaks (bytes that are
       // not TLS records, a record that does not decrypt) is said: its connection ends here.
-      if (isTlsError(err))
-        this.refuse('tls-bad-record', client, `the TLS stream broke after the handshake (${err.code}); closing the connection`);
+      // (Node sends the TLS alert but leaves the connection open: it is closed here.)
+      if (!isTlsError(err)) return;
+      this.refuse(
+        'tls-bad-record',
+        client,
+        `the TLS stream broke after the handshake (${err.code}); closing it`,
+        undefined,
+        undefined,
+        'a connection',
+      );
+      socket.destroy();
     });
     socket.on('close', () => {
       if (reader.inFrame) {
@@ -120,8 +129,8 @@ export class ConnectionSet {
     return this.open.size;
   }
 
-  private refuse(reason: RefusalCode, client: string, detail: string, payload?: Buffer, length?: number): void {
-    refuse(this.stats, this.reporter, this.onReject, 'a frame', { client, reason, detail, length, frame: payload?.toString('base64') });
+  private refuse(reason: RefusalCode, client: string, detail: string, payload?: Buffer, length?: number, what = 'a frame'): void {
+    refuse(this.stats, this.reporter, this.onReject, what, { client, reason, detail, length, frame: payload?.toString('base64') });
   }
 
   /**
