@@ -266,9 +266,10 @@ for (const mode of MODES) {
       const server = await startCli(t, {
         target,
         multithreaded: mode.multithreaded,
-        args: ['--tls-cert', cert, '--tls-key', key, '--tls-ca', certs.ca, '--metrics-port', '0'],
+        args: ['--tls-cert', cert, '--tls-key', key, '--tls-ca', certs.ca, '--metrics-port', '0', '--http-port', '0'],
       });
       const mport = await metricsPort(server.stderr);
+      const reloadHttps = Number((await waitForText(server.stderr, /also listening on https:\/\/127\.0\.0\.1:(\d+)/, 'HTTPS'))[1]);
       const opts = { ca: certs.ca, cert: certs.client, key: certs.clientKey };
       const before = await tlsClient(t, server.port, opts);
       assert.equal(before.peer?.subject.CN, 'localhost');
@@ -281,6 +282,7 @@ for (const mode of MODES) {
       await waitForText(server.stderr, /^log-server: TLS files read again: certificate "CN=localhost-2"/m, 'the reload line');
       const after = await tlsClient(t, server.port, opts);
       assert.equal(after.peer?.subject.CN, 'localhost-2', 'a new connection gets the new certificate');
+      assert.equal((await tlsClient(t, reloadHttps, opts)).peer?.subject.CN, 'localhost-2', 'HTTPS too');
 
       writeFileSync(cert, 'not a certificate\n');
       server.proc.kill('SIGHUP');
@@ -296,6 +298,7 @@ for (const mode of MODES) {
       assert.equal(await metric(mport, 'log_server_tls_reloads_total{result="ok"}'), 1);
       const still = await tlsClient(t, server.port, opts);
       assert.equal(still.peer?.subject.CN, 'localhost-2', 'the certificate in use stays');
+      assert.equal((await tlsClient(t, reloadHttps, opts)).peer?.subject.CN, 'localhost-2', 'on HTTPS too');
       // The connection from before both reloads still works: a frame sent on it now is written.
       const record = Buffer.from(spawnSync('python3', ['-c', PICKLE], { encoding: 'buffer' }).stdout);
       open.socket.write(record);
