@@ -16,9 +16,10 @@
  * the handshake; one whose certificate fails is closed as soon as the handshake is over (Node verifies then; in
  * TLS 1.3 the client has already finished its side), before a byte of it is read.
  *
- * One internal of Node is used, with a fallback: a TLSSocket's `_parent`, the plain socket it wraps, to find the
- * accepted connection (its address, its timer) again when the handshake ends; without it the report names the
- * address Node still knows, and the timers end with the socket anyway.
+ * One internal of Node is used, checked once at load: a TLSSocket's `_parent`, the plain socket it wraps, to find
+ * the accepted connection (its address, its timer) again when the handshake ends. Where a Node lacks it, the
+ * acceptor's own timer is not armed (it could not be stopped for a connection that got through): Node's
+ * handshake timeout (of inactivity) alone applies, and a report names the address Node still knows.
  */
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -173,6 +174,20 @@ export class TlsContext {
   }
 }
 
+/** Whether a TLSSocket made over a plain socket names it as `_parent` (see the header). */
+const parentKnown = ((): boolean => {
+  try {
+    const probe = new Socket();
+    const wrapped = new tls.TLSSocket(probe, { isServer: true, secureContext: tls.createSecureContext() });
+    const known = (wrapped as unknown as { _parent?: unknown })._parent === probe;
+    wrapped.destroy();
+    probe.destroy();
+    return known;
+  } catch {
+    return false;
+  }
+})();
+
 /** The error a handshake that took too long is ended with (so that it is told from a client that went away). */
 class HandshakeTimedOut extends Error {
   readonly code = 'LOGSERVER_TLS_HANDSHAKE_TIMEOUT';
@@ -312,8 +327,8 @@ export class TlsAcceptor {
 
   /** Starts the handshake of an accepted socket; it ends in onSecure, or counted and closed. */
   accept(socket: Socket): void {
-    const timer = setTimeout(() => socket.destroy(new HandshakeTimedOut()), this.o.handshakeTimeout);
-    this.pendingSockets.set(socket, timer);
+    const timer = parentKnown ? setTimeout(() => socket.destroy(new HandshakeTimedOut()), this.o.handshakeTimeout) : undefined;
+    if (parentKnown) this.pendingSockets.set(socket, timer!);
     this.clients.set(socket, `${socket.remoteAddress}:${socket.remotePort}`);
     socket.once('close', () => {
       clearTimeout(timer);
