@@ -14,6 +14,8 @@
  * Also a module: bench.ts calls runLoadtest().
  */
 import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { readFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,6 +50,8 @@ export interface LoadtestOptions {
   /** Environment variables for the started server, added to this process's. */
   serverEnv?: Record<string, string>;
   connections: number;
+  /** Connect over TLS (a server started with --tls-cert): the CA to verify it with, and a client certificate. */
+  tls?: { ca: string; cert?: string; key?: string };
   /** Records in all (cycling through the corpus). Ignored with `duration` unless `rate` is set. */
   count: number;
   /** Send for this many seconds instead of a count. */
@@ -364,11 +368,23 @@ export async function runLoadtest(opts: Partial<LoadtestOptions>): Promise<Loadt
       const c = corpus!;
       const C = o.connections;
       for (let i = 0; i < C; i++) {
-        const s = net.connect({ host: o.host, port: port! });
+        const t = o.tls;
+        const s: net.Socket =
+          t === undefined
+            ? net.connect({ host: o.host, port: port! })
+            : tls.connect({
+                host: o.host,
+                port: port!,
+                servername: 'localhost',
+                ca: readFileSync(t.ca),
+                cert: t.cert === undefined ? undefined : readFileSync(t.cert),
+                key: t.key === undefined ? undefined : readFileSync(t.key),
+              });
         s.setNoDelay(true);
         sockets.push(s);
       }
-      await race(Promise.all(sockets.map((s) => new Promise<void>((res, rej) => s.once('connect', res).once('error', rej)))), abort.signal);
+      const ready = o.tls === undefined ? 'connect' : 'secureConnect';
+      await race(Promise.all(sockets.map((s) => new Promise<void>((res, rej) => s.once(ready, res).once('error', rej)))), abort.signal);
       const sendErrors = new Set<string>();
       for (const s of sockets) s.on('error', (e) => sendErrors.add(e.message));
       // each connection starts at a different place in the corpus

@@ -12,8 +12,9 @@ const cell = (s: string) => s.replace(/\|/g, '\\|');
 
 export function optionsTable(): string {
   const rows = (OPTION_SPECS as readonly OptionSpec[]).map((s) => {
-    const flag = s.kind === 'boolean' && s.default === true ? `\`--${s.flag}\`, \`--no-${s.flag}\`` : `\`--${s.flag}\``;
-    const def = s.kind === 'boolean' ? (s.default ? 'on' : 'off') : s.defaultText !== undefined ? s.defaultText : `\`${defaultText(s)}\``;
+    // A boolean that can be on by default is also shown with its --no- form.
+    const flag = s.kind === 'boolean' && s.default !== false ? `\`--${s.flag}\`, \`--no-${s.flag}\`` : `\`--${s.flag}\``;
+    const def = s.defaultText !== undefined ? s.defaultText : s.kind === 'boolean' ? (s.default ? 'on' : 'off') : `\`${defaultText(s)}\``;
     return `| ${flag} | \`${envName(s.flag)}\` | ${def} | ${cell(s.describe)} |`;
   });
   return [BEGIN, '| option | environment | default | meaning |', '|---|---|---|---|', ...rows, END].join('\n');

@@ -30,14 +30,23 @@ interface WorkerState {
 }
 
 /** Forks `options.workers` workers and resolves once each is ready (or died trying: it is replaced). */
-export const startWorkerPool: StartBackend = async ({ options: o, reporter, sink, reject, stats, requestStop }) => {
+export const startWorkerPool: StartBackend = async ({ options: o, tls, reporter, sink, reject, stats, requestStop }) => {
   if (cluster.isWorker) {
     throw new ServerError(
       'LOGSERVER_ERR_CLUSTER_WORKER',
       'multithreaded mode cannot run inside a cluster worker (pm2 cluster mode?): start log-server in fork mode (exec_mode: "fork"); it forks its own workers',
     );
   }
-  const config: WorkerConfig = { utc: o.utc, maxFrame: o.maxFrame, maxEntry: o.maxEntry };
+  const config: WorkerConfig = {
+    utc: o.utc,
+    maxFrame: o.maxFrame,
+    maxEntry: o.maxEntry,
+    clientField: o.clientField,
+    tlsHandshakeTimeout: tls === null ? undefined : o.tlsHandshakeTimeout,
+  };
+  /** With TLS, the certificates every worker serves handshakes with (a new worker gets the current ones). */
+  let tlsNow = tls;
+  const tlsMessage = (): ToWorker | null => (tlsNow === null ? null : { t: 'tls', files: tlsNow.files, material: tlsNow.material });
   cluster.setupPrimary({
     exec: join(__dirname, 'worker' + extname(__filename)),
     serialization: 'advanced',
@@ -83,6 +92,9 @@ export const startWorkerPool: StartBackend = async ({ options: o, reporter, sink
       }
       const state: WorkerState = { worker, connections: 0, ready: false, closers: new Map() };
       states.set(worker, state);
+      // Before any connection (messages arrive in order): TLS is terminated in the worker (worker.ts).
+      const certificates = tlsMessage();
+      if (certificates !== null) worker.send(certificates);
       worker.on('message', (msg: ToPrimary) => {
         switch (msg.t) {
           case 'ready':
@@ -178,6 +190,10 @@ export const startWorkerPool: StartBackend = async ({ options: o, reporter, sink
       const address = socket.remoteAddress ?? '';
       best.closers.set(address, [...(best.closers.get(address) ?? []), onClosed]);
       best.worker.send({ t: 'conn' } satisfies ToWorker, socket);
+    },
+    setTls(context) {
+      tlsNow = context;
+      broadcast(tlsMessage()!);
     },
     async drain() {
       stopping = true;

@@ -34,7 +34,8 @@ export interface ServerOptions {
   maxBuffer: number;
   /** File every refused frame is kept in (JSON lines with the raw frame in base64). Default: none. */
   rejects?: string;
-  /** Also take DatagramHandler datagrams on UDP, at the same host and port as TCP. Default true. */
+  /** Also take DatagramHandler datagrams on UDP, at the same host and port as TCP. Default: true, but false with
+   * `tlsCert` (UDP has no TLS). */
   udp: boolean;
   /** Receive buffer asked for the UDP socket, in bytes; the kernel caps it at net.core.rmem_max. Default 4 MiB. */
   udpBuffer: number;
@@ -54,6 +55,18 @@ export interface ServerOptions {
   metricsPort?: number;
   /** Networks (CIDR, IPv4 or IPv6; a bare address is one host) allowed to connect. Default: any. */
   allow?: string[];
+  /** Certificate file (PEM, with its chain after it): the TCP input speaks TLS only, the HTTP input HTTPS. Needs
+   * `tlsKey`. Re-read by reloadTls() (SIGHUP). Default: none (plaintext). */
+  tlsCert?: string;
+  /** The certificate's private key file (PEM, not encrypted). */
+  tlsKey?: string;
+  /** CA certificates file (PEM): clients must present a certificate that verifies against it (mutual TLS). */
+  tlsCa?: string;
+  /** Milliseconds a TLS handshake may take, from the connection on. Default 10000. */
+  tlsHandshakeTimeout: number;
+  /** Adds a field of this name to every line, after the record's own, saying who sent it (README "TLS and client
+   * identity"). Default: none. */
+  clientField?: string;
   /** Rotate the target before it would pass this size: bytes, or a string like "100M", "1G", "512K". Default: never. */
   maxSize?: number | string;
   /** Rotate the target at the first write of each "daily" or "hourly" period (or a fixed interval like "30s"). */
@@ -114,6 +127,8 @@ export function resolveOptions(partial: Partial<ServerOptions>): ResolvedOptions
   const o: Record<string, unknown> = { ...DEFAULTS, ...given };
   // Not given: one worker per CPU.
   o.workers ??= availableParallelism();
+  // UDP has no TLS: a TLS server takes datagrams only when asked to.
+  o.udp ??= o.tlsCert === undefined;
   for (const spec of OPTION_SPECS as readonly OptionSpec[]) {
     if (o[spec.key] === undefined || spec.check === undefined) continue;
     try {

@@ -25,7 +25,7 @@ export interface OptionSpec {
   readonly defaultText?: string;
   readonly describe: string;
   /** README section the option belongs to. */
-  readonly group: 'server' | 'inputs' | 'limits' | 'rotation' | 'forwarding';
+  readonly group: 'server' | 'inputs' | 'tls' | 'limits' | 'rotation' | 'forwarding';
   /**
    * Checks the value (already defaulted) against the rest of the options and returns it as resolved (e.g.
    * "100M" as bytes), or throws a message naming the option. Absent values (no default) are not checked.
@@ -197,9 +197,10 @@ export const OPTION_SPECS = [
     key: 'udp',
     flag: 'udp',
     kind: 'boolean',
-    default: true,
+    // On, unless TLS is: UDP has no TLS, so a TLS server takes datagrams only when asked to (resolveOptions).
+    defaultText: 'on (off with --tls-cert)',
     group: 'inputs',
-    describe: 'also take DatagramHandler datagrams on UDP, same host and port (--no-udp: off)',
+    describe: 'also take DatagramHandler datagrams on UDP, same host and port (--no-udp: off; never encrypted)',
     check: boolean('udp'),
   },
   {
@@ -293,6 +294,68 @@ export const OPTION_SPECS = [
     group: 'inputs',
     describe: 'accept connections only from this network (CIDR, IPv4 or IPv6; repeatable)',
     check: (v: readonly string[] | string) => parseAllowList(v),
+  },
+  // TLS and who sent each record
+  {
+    key: 'tlsCert',
+    flag: 'tls-cert',
+    kind: 'string',
+    defaultText: 'off',
+    group: 'tls',
+    describe: 'certificate (PEM, its chain after it): the TCP input speaks TLS only, and HTTP is HTTPS',
+    check: (v: unknown, o) => {
+      if (typeof v !== 'string' || v.length === 0) fail('tls-cert must be a file path');
+      return o.tlsKey !== undefined ? v : fail(`tls-cert needs tls-key, the file of its private key (tls-cert is ${JSON.stringify(v)})`);
+    },
+  },
+  {
+    key: 'tlsKey',
+    flag: 'tls-key',
+    kind: 'string',
+    defaultText: 'none',
+    group: 'tls',
+    describe: "the certificate's private key (PEM, not encrypted)",
+    check: (v: unknown, o) => {
+      if (typeof v !== 'string' || v.length === 0) fail('tls-key must be a file path');
+      return o.tlsCert !== undefined
+        ? v
+        : fail(`tls-key needs tls-cert, the certificate it is the key of (tls-key is ${JSON.stringify(v)})`);
+    },
+  },
+  {
+    key: 'tlsCa',
+    flag: 'tls-ca',
+    kind: 'string',
+    defaultText: 'none',
+    group: 'tls',
+    describe: 'CA certificates (PEM): clients must present a certificate they issued (mutual TLS); others are refused in the handshake',
+    check: (v: unknown, o) => {
+      if (typeof v !== 'string' || v.length === 0) fail('tls-ca must be a file path');
+      return o.tlsCert !== undefined ? v : fail(`tls-ca needs tls-cert and tls-key: client certificates are asked for in a TLS handshake`);
+    },
+  },
+  {
+    key: 'tlsHandshakeTimeout',
+    flag: 'tls-handshake-timeout',
+    kind: 'integer',
+    default: 10_000,
+    group: 'tls',
+    describe: 'ms a TLS handshake may take from the connection on; a slower client is closed',
+    check: integer('tls-handshake-timeout', 100, undefined, 'an integer of at least 100 (ms)'),
+  },
+  {
+    key: 'clientField',
+    flag: 'client-field',
+    kind: 'string',
+    defaultText: 'off',
+    group: 'tls',
+    describe: "add this field to every line, after the record's own: who sent it (input, address, port, TLS, certificate subject)",
+    check: (v: unknown) => {
+      if (typeof v !== 'string' || v.length === 0) fail('client-field must be a field name such as client');
+      return !['message', 'levelname', 'created', 'created_human'].includes(v as string)
+        ? v
+        : fail(`client-field cannot be ${JSON.stringify(v)}: the server writes that field itself`);
+    },
   },
   // Rotation
   {

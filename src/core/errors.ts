@@ -22,8 +22,10 @@ export const ERROR_CODES = [
   'LOGSERVER_ERR_LOCK',
   /** The lock was lost (removed, or taken over while this process was frozen): the server stopped. */
   'LOGSERVER_ERR_LOCK_LOST',
-  /** A file (the target, the rejects file, a consumer's sequence record) cannot be opened or read. */
+  /** A file (the target, the rejects file, a consumer's sequence record, a TLS file) cannot be opened or read. */
   'LOGSERVER_ERR_FILE',
+  /** A --tls-cert, --tls-key or --tls-ca file is readable but cannot be used (not PEM, the key does not match ...). */
+  'LOGSERVER_ERR_TLS',
   /** NATS cannot be reached, or its stream cannot be used as configured. */
   'LOGSERVER_ERR_NATS',
   /** Started where it cannot run: as a node:cluster worker (pm2 cluster mode). */

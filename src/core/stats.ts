@@ -13,16 +13,30 @@ export interface InputStats {
   connectionsTotal: number;
   /** Bytes read from clients. */
   bytesIn: number;
+  /** With TLS: handshakes completed (the client's certificate verified, where one is asked for). */
+  tlsHandshakes: number;
+  /** With TLS: handshakes failed, by reason (TLS_HANDSHAKE_REFUSAL_CODES). */
+  tlsFailedBy: Record<string, number>;
 }
 
-export const newInputStats = (): InputStats => ({ received: 0, refused: 0, refusedBy: {}, connectionsTotal: 0, bytesIn: 0 });
+export const newInputStats = (): InputStats => ({
+  received: 0,
+  refused: 0,
+  refusedBy: {},
+  connectionsTotal: 0,
+  bytesIn: 0,
+  tlsHandshakes: 0,
+  tlsFailedBy: {},
+});
 
 export function addStats(into: InputStats, more: InputStats): void {
   into.received += more.received;
   into.refused += more.refused;
   into.connectionsTotal += more.connectionsTotal;
   into.bytesIn += more.bytesIn ?? 0;
+  into.tlsHandshakes += more.tlsHandshakes ?? 0;
   for (const [code, n] of Object.entries(more.refusedBy)) into.refusedBy[code] = (into.refusedBy[code] ?? 0) + n;
+  for (const [code, n] of Object.entries(more.tlsFailedBy ?? {})) into.tlsFailedBy[code] = (into.tlsFailedBy[code] ?? 0) + n;
 }
 
 /** The counters of one server, in the process that writes the file. */

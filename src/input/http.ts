@@ -9,13 +9,18 @@
  * refused frame: 403 `not-allowed`, 404 `not-found`, 405 `bad-method`, 401 `unauthorized`, 415
  * `bad-content-type`, 413/431 `frame-too-large` (over --max-frame), 400 `bad-request` (not HTTP), 400 or 413
  * for what the line maker refuses (`bad-created`, `too-large`), and `truncated-frame` for a body cut short.
+ *
+ * With TLS (HTTPS, HTTPHandler's `secure=True`), a plain listener accepts, the connection limits are checked on
+ * the plain socket, net/tls.ts serves the handshake (the same as TCP's), and the HTTP server is handed the
+ * TLS socket: the HTTP server itself never listens then.
  */
 import * as http from 'node:http';
+import * as net from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LineBuffer } from '../format/line-buffer';
-import { listen, stopAccepting } from '../net/listen';
+import { formatAddress, listen, stopAccepting } from '../net/listen';
 import { refuse, type OnReject } from './refuse';
 import { ConnectionsPerClient, clientAddress, type Admit } from '../net/access';
 import type { FormLineMaker } from '../decode/form-record';
@@ -23,6 +28,8 @@ import type { EntrySink } from '../sink/sink';
 import type { Reporter } from '../core/report';
 import { RefusedRecord, type RefusalCode } from '../core/refusals';
 import { newInputStats } from '../core/stats';
+import type { ClientField } from '../format/client-field';
+import { TlsAcceptor, identify, isTlsError, type TlsContext } from '../net/tls';
 
 export interface HttpInputOptions {
   makeLine: FormLineMaker;
@@ -48,6 +55,12 @@ export interface HttpInputOptions {
   reporter: Reporter;
   onReject: OnReject;
   admit: Admit;
+  /** With --tls-cert: HTTPS only. Default: plain HTTP. */
+  tls?: TlsContext | null;
+  /** With TLS: --tls-handshake-timeout. Default 10000. */
+  tlsHandshakeTimeout?: number;
+  /** --client-field: who sent it, added to every line. Default: none. */
+  clientField?: ClientField | null;
 }
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
@@ -65,18 +78,34 @@ export class HttpInput {
   /** Connections refused for being too slow (their end is not reported again). */
   private readonly timedOut = new WeakSet<Socket>();
   private lastAccept = 0;
+  /** What listens: the HTTP server, or with TLS a plain listener in front of it. */
+  private readonly listener: net.Server;
+  private readonly acceptor: TlsAcceptor | null;
+  /** --client-field's bytes, by connection. */
+  private readonly fragments = new WeakMap<Socket, Buffer>();
 
   private constructor(
     private readonly server: http.Server,
     private readonly o: HttpInputOptions,
   ) {
+    this.acceptor =
+      o.tls === null || o.tls === undefined
+        ? null
+        : new TlsAcceptor(o.tls, {
+            handshakeTimeout: o.tlsHandshakeTimeout ?? 10_000,
+            input: 'http',
+            stats: this.stats,
+            reporter: o.reporter,
+            onSecure: (socket) => server.emit('connection', socket),
+          });
+    this.listener = this.acceptor === null ? server : net.createServer();
     this.expectedAuth = o.auth === undefined ? null : Buffer.from('Basic ' + Buffer.from(o.auth, 'utf8').toString('base64'));
     o.sink.on('drain', () => {
       this.sinkFull = false;
       for (const answer of this.held.splice(0)) answer();
     });
     const perClient = new ConnectionsPerClient(o.maxConnectionsPerClient);
-    server.on('connection', (socket: Socket) => {
+    this.listener.on('connection', (socket: Socket) => {
       this.lastAccept = Date.now();
       const client = clientAddress(socket.remoteAddress);
       const onClosed = perClient.admit(client);
@@ -91,6 +120,7 @@ export class HttpInput {
       }
       socket.once('close', onClosed);
       this.stats.connectionsTotal++;
+      this.acceptor?.accept(socket);
     });
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.clientError(err, socket));
@@ -108,14 +138,27 @@ export class HttpInput {
       keepAliveTimeout: o.idleTimeout,
       connectionsCheckingInterval: Math.min(1000, o.headerTimeout),
     });
-    server.maxConnections = o.maxConnections;
     const input = new HttpInput(server, o);
-    await listen(server, host, port);
+    input.listener.maxConnections = o.maxConnections;
+    await listen(input.listener, host, port);
+    // With TLS the HTTP server does not listen itself, but it must track its connections as a listening one does
+    // (the header and request timeouts, closing idle connections): Node starts that on 'listening'.
+    if (input.listener !== server) server.emit('listening');
     return input;
   }
 
   get address(): AddressInfo {
-    return this.server.address() as AddressInfo;
+    return this.listener.address() as AddressInfo;
+  }
+
+  /** "http://127.0.0.1:9022/log", or https:// with TLS. */
+  get url(): string {
+    return `${this.acceptor === null ? 'http' : 'https'}://${formatAddress(this.address)}${this.o.path}`;
+  }
+
+  /** With TLS: new connections use `context` (SIGHUP read the files again). */
+  setTls(context: TlsContext): void {
+    this.acceptor?.setContext(context);
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -202,7 +245,10 @@ export class HttpInput {
   /** The form is a record: its line goes to the sink, and the answer waits if the sink is full. */
   private take(res: http.ServerResponse, client: string, form: string): void {
     try {
+      const start = this.lines.length;
       this.o.makeLine(form, this.lines);
+      const field = this.o.clientField;
+      if (field) field.add(this.lines, start, this.fragmentOf(res.req.socket, field));
     } catch (err) {
       if (!(err instanceof RefusedRecord)) throw err;
       const status = err.code === 'too-large' ? 413 : 400;
@@ -212,6 +258,13 @@ export class HttpInput {
     if (this.o.sink.write(this.lines.take(), 1) && !this.sinkFull) return answer();
     this.sinkFull = true;
     this.held.push(answer);
+  }
+
+  /** --client-field's bytes for the requests of one connection, made once. */
+  private fragmentOf(socket: Socket, field: ClientField): Buffer {
+    let fragment = this.fragments.get(socket);
+    if (fragment === undefined) this.fragments.set(socket, (fragment = field.fragment(identify(socket, 'http'))));
+    return fragment;
   }
 
   private authorized(header: string | undefined): boolean {
@@ -248,6 +301,17 @@ export class HttpInput {
       socket.destroy();
       return;
     }
+    if (isTlsError(err)) {
+      // The TLS stream broke after the handshake: nothing more can be read or answered on it.
+      refuse(this.stats, this.o.reporter, this.o.onReject, 'a connection', {
+        client: `${socket.remoteAddress}:${socket.remotePort}`,
+        input: 'http',
+        reason: 'tls-bad-record',
+        detail: `the TLS stream broke after the handshake (${err.code}); closing the connection`,
+      });
+      socket.destroy();
+      return;
+    }
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
@@ -280,10 +344,13 @@ export class HttpInput {
    * queued, their answers sent) for up to `timeoutMs`, then closes every connection.
    */
   async close(timeoutMs: number): Promise<void> {
-    await stopAccepting(this.server, () => this.lastAccept);
+    await stopAccepting(this.listener, () => this.lastAccept);
+    await this.acceptor?.finishPending(Math.min(timeoutMs, 1000));
     this.server.closeIdleConnections();
     const deadline = Date.now() + timeoutMs;
     while (this.busy.size > 0 && Date.now() < deadline) await sleep(10);
     this.server.closeAllConnections();
+    // (With TLS: stops its connection checks; it never listened, which close() says to its callback.)
+    if (this.listener !== this.server) this.server.close(() => {});
   }
 }

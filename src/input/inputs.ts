@@ -8,7 +8,7 @@ import type { Server } from 'node:net';
 import { DatagramInput } from './udp';
 import { HttpInput } from './http';
 import { admitAll, type Admit } from '../net/access';
-import { formatAddress, listen } from '../net/listen';
+import { listen } from '../net/listen';
 import { makeLineMaker } from '../decode/record';
 import { makeFormLineMaker } from '../decode/form-record';
 import type { OnReject } from './refuse';
@@ -17,6 +17,8 @@ import type { Reporter } from '../core/report';
 import type { ResolvedOptions } from '../config/options';
 import type { InputStats } from '../core/stats';
 import type { ServerError } from '../core/errors';
+import { ClientField } from '../format/client-field';
+import type { TlsContext } from '../net/tls';
 
 export interface OtherInputs {
   readonly udp: DatagramInput | null;
@@ -25,11 +27,13 @@ export interface OtherInputs {
   describe(): string | null;
   /** Stops both: the UDP socket once quiet, the HTTP requests under way within `drainTimeout` ms. */
   stop(drainTimeout: number): Promise<void>;
+  /** With TLS: new HTTPS connections use `context`. */
+  setTls(context: TlsContext): void;
 }
 
 /**
- * Binds UDP at the TCP listener's address and port (unless `udp` is off) and HTTP at `httpPort` (if set).
- * `admit` is asked about every datagram's and request's address.
+ * Binds UDP at the TCP listener's address and port (unless `udp` is off) and HTTP at `httpPort` (if set), HTTPS
+ * with `tls`. `admit` is asked about every datagram's and request's address.
  */
 export async function startOtherInputs(
   o: ResolvedOptions,
@@ -39,9 +43,11 @@ export async function startOtherInputs(
   onReject: OnReject,
   admit: Admit = admitAll,
   onRefusedConnection: (reason: 'too-many-from-client') => void = () => {},
+  tls: TlsContext | null = null,
 ): Promise<OtherInputs> {
   let udp: DatagramInput | null = null;
   let http: HttpInput | null = null;
+  const clientField = o.clientField === undefined ? null : new ClientField(o.clientField);
   if (o.udp) {
     udp = await DatagramInput.bind(tcp.address, tcp.port, tcp.family, {
       makeLine: makeLineMaker(o),
@@ -52,6 +58,7 @@ export async function startOtherInputs(
       reporter,
       onReject,
       admit,
+      clientField,
     });
   }
   if (o.httpPort !== undefined) {
@@ -71,6 +78,9 @@ export async function startOtherInputs(
         reporter,
         onReject,
         admit,
+        tls,
+        tlsHandshakeTimeout: o.tlsHandshakeTimeout,
+        clientField,
       });
     } catch (err) {
       await udp?.close(0, 0);
@@ -83,12 +93,13 @@ export async function startOtherInputs(
     describe() {
       const parts: string[] = [];
       if (udp) parts.push(udp.describe());
-      if (http) parts.push(`http://${formatAddress(http.address)}${o.httpPath}${o.httpAuth !== undefined ? ' (Basic auth)' : ''}`);
+      if (http) parts.push(`${http.url}${o.httpAuth !== undefined ? ' (Basic auth)' : ''}`);
       return parts.length > 0 ? parts.join(', ') : null;
     },
     async stop(drainTimeout) {
       await Promise.all([udp?.close(), http?.close(drainTimeout)]);
     },
+    setTls: (context) => http?.setTls(context),
   };
 }
 

@@ -7,6 +7,8 @@
 import type { ServerOpts, Socket } from 'node:net';
 import { ConnectionSet } from './tcp';
 import { makeLineMaker } from '../decode/record';
+import { ClientField } from '../format/client-field';
+import { TlsAcceptor, type TlsContext } from '../net/tls';
 import type { RejectedFrame } from '../core/refusals';
 import type { Reporter } from '../core/report';
 import type { InputStats, ServerStats } from '../core/stats';
@@ -21,9 +23,12 @@ export interface TcpBackend {
   openConnections(): number;
   /**
    * Serves a connection that passed --allow and the connection limits (or closes it, counted, if it cannot);
-   * `onClosed` is called once when the connection has ended, wherever it was served.
+   * `onClosed` is called once when the connection has ended, wherever it was served. With TLS, the handshake is
+   * served where the connection is (this process, or a worker).
    */
   serve(socket: Socket, onClosed: () => void): void;
+  /** With TLS: new connections use `context` (SIGHUP read the files again); open ones keep theirs. */
+  setTls(context: TlsContext): void;
   /** Lets open connections finish within `timeoutMs`; resolves once every line they made is in the sink. */
   drain(timeoutMs: number): Promise<void>;
   /** The TCP input's counters, for the stop summary. */
@@ -36,7 +41,17 @@ export interface TcpBackend {
 
 /** What a backend is given to work with. */
 export interface BackendContext {
-  readonly options: { utc: boolean; maxFrame: number; maxEntry: number; workers: number; drainTimeout: number };
+  readonly options: {
+    utc: boolean;
+    maxFrame: number;
+    maxEntry: number;
+    workers: number;
+    drainTimeout: number;
+    tlsHandshakeTimeout: number;
+    clientField?: string;
+  };
+  /** With --tls-cert: the TCP input speaks TLS only. */
+  readonly tls: TlsContext | null;
   readonly reporter: Reporter;
   /** Where the lines go (the writer's sink). */
   readonly sink: EntrySink;
@@ -52,17 +67,36 @@ export type StartBackend = (ctx: BackendContext) => Promise<TcpBackend>;
 
 /** Single-process mode: this process reads, decodes and formats every connection. */
 export const startInProcess: StartBackend = async (ctx) => {
-  const connections = new ConnectionSet(makeLineMaker(ctx.options), ctx.sink, ctx.options.maxFrame, ctx.reporter, ctx.reject);
+  const field = ctx.options.clientField === undefined ? null : new ClientField(ctx.options.clientField);
+  const connections = new ConnectionSet(makeLineMaker(ctx.options), ctx.sink, ctx.options.maxFrame, ctx.reporter, ctx.reject, field);
   ctx.stats.inputs.set('tcp', connections.stats);
+  const acceptor =
+    ctx.tls === null
+      ? null
+      : new TlsAcceptor(ctx.tls, {
+          handshakeTimeout: ctx.options.tlsHandshakeTimeout,
+          input: 'tcp',
+          stats: connections.stats,
+          reporter: ctx.reporter,
+          onSecure: (socket) => connections.serve(socket),
+        });
   return {
     label: 'single-process',
     listenerOptions: {},
-    openConnections: () => connections.size,
+    // Handshakes under way hold a connection too (for --max-connections).
+    openConnections: () => connections.size + (acceptor?.pending ?? 0),
     serve(socket, onClosed) {
       socket.once('close', onClosed);
-      connections.serve(socket);
+      if (acceptor !== null) acceptor.accept(socket);
+      else connections.serve(socket);
     },
-    drain: (timeoutMs) => connections.drain(timeoutMs),
+    setTls: (context) => acceptor?.setContext(context),
+    async drain(timeoutMs) {
+      // A handshake normally takes milliseconds; one that is still going after a second is not waited for.
+      const started = Date.now();
+      await acceptor?.finishPending(Math.min(timeoutMs, 1000));
+      await connections.drain(Math.max(0, timeoutMs - (Date.now() - started)));
+    },
     tcpStats: () => connections.stats,
     unhealthy: () => null,
     abort() {},

@@ -18,6 +18,8 @@ import { refuse } from './refuse';
 import type { LineMaker } from '../decode/record';
 import type { EntrySink } from '../sink/sink';
 import type { Reporter } from '../core/report';
+import type { ClientField, ClientIdentity } from '../format/client-field';
+import { identify, isTlsError } from '../net/tls';
 
 /** Bytes a socket read takes at most: what libuv asks for by default. */
 const READ_BUFFER = 64 * 1024;
@@ -40,6 +42,8 @@ export class ConnectionSet {
     private readonly reporter: Reporter,
     /** Receives every refused frame (to keep it in the rejects file); none by default. */
     private readonly onReject: ((r: RejectedFrame) => void) | null = null,
+    /** --client-field: who sent it, added to every line. */
+    private readonly clientField: ClientField | null = null,
   ) {
     sink.on('drain', () => {
       for (const s of this.paused) s.resume();
@@ -47,9 +51,11 @@ export class ConnectionSet {
     });
   }
 
-  /** Serves one accepted socket until it closes. */
-  serve(socket: Socket): void {
+  /** Serves one accepted socket (plain, or TLS once its handshake is done) until it closes. */
+  serve(socket: Socket, who?: ClientIdentity): void {
     const client = `${socket.remoteAddress}:${socket.remotePort}`;
+    const field = this.clientField;
+    const fragment = field === null ? null : field.fragment(who ?? identify(socket, 'tcp'));
     const reader = new FrameReader(this.maxFrame);
     const stats = this.stats;
     const state = { reader, lastData: Date.now() };
@@ -61,7 +67,9 @@ export class ConnectionSet {
       stats.received++;
       noteFrame(payload.length);
       try {
+        const start = lines.length;
         this.makeLine(payload, lines);
+        if (fragment !== null) field!.add(lines, start, fragment);
         batchCount++;
       } catch (err) {
         if (!(err instanceof RefusedRecord)) throw err;
@@ -85,8 +93,20 @@ export class ConnectionSet {
       }
     };
     if (!readInto(socket, this.readBuffer, onChunk)) socket.on('data', onChunk);
-    socket.on('error', () => {
-      // ECONNRESET and the like: the client went away; 'close' follows.
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      // ECONNRESET and the like: the client went away; 'close' follows. A TLS stream that breaks (bytes that are
+      // not TLS records, a record that does not decrypt) is said: its connection ends here.
+      // (Node sends the TLS alert but leaves the connection open: it is closed here.)
+      if (!isTlsError(err)) return;
+      this.refuse(
+        'tls-bad-record',
+        client,
+        `the TLS stream broke after the handshake (${err.code}); closing it`,
+        undefined,
+        undefined,
+        'a connection',
+      );
+      socket.destroy();
     });
     socket.on('close', () => {
       if (reader.inFrame) {
@@ -109,8 +129,8 @@ export class ConnectionSet {
     return this.open.size;
   }
 
-  private refuse(reason: RefusalCode, client: string, detail: string, payload?: Buffer, length?: number): void {
-    refuse(this.stats, this.reporter, this.onReject, 'a frame', { client, reason, detail, length, frame: payload?.toString('base64') });
+  private refuse(reason: RefusalCode, client: string, detail: string, payload?: Buffer, length?: number, what = 'a frame'): void {
+    refuse(this.stats, this.reporter, this.onReject, what, { client, reason, detail, length, frame: payload?.toString('base64') });
   }
 
   /**

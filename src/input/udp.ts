@@ -15,7 +15,8 @@ import { LineBuffer } from '../format/line-buffer';
 import { listenError, formatAddress } from '../net/listen';
 import { refuse, type OnReject } from './refuse';
 import { warmUp } from './warm-up';
-import type { Admit } from '../net/access';
+import { clientAddress, type Admit } from '../net/access';
+import type { ClientField } from '../format/client-field';
 import type { LineMaker } from '../decode/record';
 import type { EntrySink } from '../sink/sink';
 import type { Reporter } from '../core/report';
@@ -34,6 +35,8 @@ export interface DatagramInputOptions {
   reporter: Reporter;
   onReject: OnReject;
   admit: Admit;
+  /** --client-field: who sent it, added to every line (made per datagram). */
+  clientField?: ClientField | null;
 }
 
 export class DatagramInput {
@@ -144,6 +147,13 @@ export class DatagramInput {
     const before = this.lines.length;
     try {
       this.o.makeLine(payload, this.lines);
+      const field = this.o.clientField;
+      if (field)
+        field.add(
+          this.lines,
+          before,
+          field.fragment({ address: clientAddress(rinfo.address), port: rinfo.port, input: 'udp', tls: false }),
+        );
     } catch (err) {
       if (!(err instanceof RefusedRecord)) throw err;
       return this.refuse({ client, reason: err.code, detail: err.message, frame: payload.toString('base64') });

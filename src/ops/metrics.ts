@@ -21,6 +21,7 @@ import type { FileSink } from '../sink/file';
 import type { NatsForwarder } from '../nats/forwarder';
 import { listen, formatAddress } from '../net/listen';
 import { ServerError } from '../core/errors';
+import type { TlsContext } from '../net/tls';
 
 /** What the endpoint reads at scrape time. */
 export interface MetricsSource {
@@ -34,6 +35,8 @@ export interface MetricsSource {
   rejectsDropped?(): number;
   /** A reason the server is not healthy beyond the common ones (e.g. no worker ready), or null. */
   unhealthy?(): string | null;
+  /** With TLS: the certificates in use now, and how often reading them again succeeded and failed. */
+  tls?: { context(): TlsContext; reloads: { ok: number; failed: number } };
 }
 
 /** Why the server is not healthy, or null: it must listen and its last write must have succeeded. */
@@ -152,6 +155,48 @@ export function makeRegistry(source: MetricsSource): Registry {
       this.inc(stats.workerRestarts);
     },
   });
+  const tls = source.tls;
+  if (tls) {
+    new Counter({
+      name: 'log_server_tls_handshakes_total',
+      help: 'TLS handshakes completed (the client certificate verified, with --tls-ca), by input.',
+      labelNames: ['input'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [input, s] of inputs()) if (input !== 'udp') this.inc({ input }, s.tlsHandshakes);
+      },
+    });
+    new Counter({
+      name: 'log_server_tls_handshakes_failed_total',
+      help: 'TLS handshakes failed (the connection closed unread), by input and reason code: not-tls, tls-no-client-cert, tls-untrusted-cert, tls-expired-cert, tls-handshake-timeout ...',
+      labelNames: ['input', 'reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [input, s] of inputs()) for (const [reason, n] of Object.entries(s.tlsFailedBy)) this.inc({ input, reason }, n);
+      },
+    });
+    new Gauge({
+      name: 'log_server_tls_certificate_expiry_timestamp_seconds',
+      help: "When the server's TLS certificate (--tls-cert) expires, in seconds since the epoch.",
+      registers,
+      collect() {
+        this.set(tls.context().expires);
+      },
+    });
+    new Counter({
+      name: 'log_server_tls_reloads_total',
+      help: 'Times the TLS files were read again (SIGHUP), by result: ok, or failed (the certificates in use were kept).',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ result: 'ok' }, tls.reloads.ok);
+        this.inc({ result: 'failed' }, tls.reloads.failed);
+      },
+    });
+  }
   const forwarder = source.forwarder;
   if (forwarder) {
     const f = forwarder.stats;
@@ -220,7 +265,12 @@ export async function startMetrics(host: string, port: number, source: MetricsSo
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'text/plain; charset=utf-8', 'only GET and HEAD\n');
     if (path === '/healthz') {
       const problem = healthProblem(source);
-      return problem === null ? reply(200, 'text/plain; charset=utf-8', 'ok\n') : reply(503, 'text/plain; charset=utf-8', `${problem}\n`);
+      // With TLS a second line says so, and whose certificates are in use.
+      const context = source.tls?.context();
+      const tlsLine = context ? `tls: on, certificate ${context.describeCertificate()}; ${context.describeClients()}\n` : '';
+      return problem === null
+        ? reply(200, 'text/plain; charset=utf-8', `ok\n${tlsLine}`)
+        : reply(503, 'text/plain; charset=utf-8', `${problem}\n${tlsLine}`);
     }
     if (path === '/metrics') {
       registry.metrics().then(

@@ -1,6 +1,7 @@
 /**
  * `serveForever`: the blocking form of the original `serve_forever`, with the process's signals wired to the
- * server (SIGINT and SIGTERM stop it, SIGHUP reopens the target) and "ready" said to a supervisor.
+ * server (SIGINT and SIGTERM stop it, SIGHUP reopens the target and reads the TLS files again) and "ready" said to a
+ * supervisor.
  */
 import cluster from 'node:cluster';
 import type { ServerOptions } from '../config/options';
@@ -27,7 +28,11 @@ export async function serveForever(host: string, port: number, options: Partial<
   }
   const server = await startServer({ ...options, host, port });
   const onSignal = () => void server.close();
-  const onHangup = () => server.reopen();
+  // SIGHUP: logrotate's reopen, and the TLS certificates read again (a bad new one is said; the old ones stay).
+  const onHangup = () => {
+    server.reopen();
+    void server.reloadTls();
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onHangup);

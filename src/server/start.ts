@@ -19,6 +19,7 @@ import { nativeMissing } from '../decode/native';
 import { ConnectionsPerClient, clientAddress, makeAllowCheck, openToAllWarning, refuseNotAllowed } from '../net/access';
 import { formatAddress, stopAccepting } from '../net/listen';
 import { readIntoMissing } from '../net/read-into';
+import { TlsContext } from '../net/tls';
 import { listenWithOtherInputs, registerInputStats, startOtherInputs, type OtherInputs } from '../input/inputs';
 import { startInProcess, type StartBackend, type TcpBackend } from '../input/tcp-backend';
 import { startWorkerPool } from '../cluster/pool';
@@ -37,6 +38,12 @@ export interface RunningServer {
   close(): Promise<ServerSummary>;
   /** Reopens the target (and rejects file) at the same path: what logrotate's move-then-HUP needs. */
   reopen(): void;
+  /**
+   * With TLS: reads the certificate, key and CA files again; new connections use them, open ones keep theirs.
+   * Resolves true once they are in use, false if a new file cannot be used (said on the reporter; the old ones
+   * stay). Without TLS: resolves false.
+   */
+  reloadTls(): Promise<boolean>;
   /** Resolves once the server has stopped, whether by close() or on its own (see `ServerSummary.fatal`). */
   readonly closed: Promise<ServerSummary>;
   /** With --forward: the forwarder's live numbers (connection, rate, buffer, failures). */
@@ -57,6 +64,10 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
 }
 
 async function start(o: ResolvedOptions, reporter: Reporter, startBackend: StartBackend): Promise<RunningServer> {
+  // The TLS files first: a bad one stops the start before anything is opened or created.
+  const tlsFiles = o.tlsCert === undefined ? null : { cert: o.tlsCert, key: o.tlsKey!, ca: o.tlsCa };
+  let tls = tlsFiles === null ? null : await TlsContext.load(tlsFiles);
+  const tlsReloads = { ok: 0, failed: 0 };
   /** Set once the lock is lost, with the reason; checked after each step of the start, read by the stop. */
   let lockLost: string | null = null;
   let stop: ((fatal?: string) => Promise<ServerSummary>) | null = null;
@@ -82,6 +93,7 @@ async function start(o: ResolvedOptions, reporter: Reporter, startBackend: Start
     afterStep();
     const tcp = (backend = await startBackend({
       options: o,
+      tls,
       reporter,
       sink: writer.entries,
       reject: (r) => writer.reject(r),
@@ -127,6 +139,7 @@ async function start(o: ResolvedOptions, reporter: Reporter, startBackend: Start
         (r) => writer.reject(r),
         allowed,
         (reason) => countRefusedConnection(stats, reason),
+        tls,
       ),
     ));
     afterStep();
@@ -137,7 +150,8 @@ async function start(o: ResolvedOptions, reporter: Reporter, startBackend: Start
         forwarder: writer.forwarder,
         openConnections: () => tcp.openConnections(),
         rejectsDropped: () => writer.rejectsDropped,
-        unhealthy: () => tcp.unhealthy(),
+        unhealthy: () => tcp.unhealthy() ?? tls?.certificateProblem() ?? null,
+        tls: tls === null ? undefined : { context: () => tls!, reloads: tlsReloads },
       });
     }
     afterStep();
@@ -154,7 +168,29 @@ async function start(o: ResolvedOptions, reporter: Reporter, startBackend: Start
   const server: net.Server = listener;
   registerInputStats(stats.inputs, inputs);
   stats.listening = true;
-  announceStart(reporter, o, address, writer.path, tcp.label, metrics, inputs);
+  announceStart(reporter, o, address, writer.path, tcp.label, metrics, inputs, tls);
+
+  /** SIGHUP: the TLS files again; a file that cannot be used is said, and the ones in use stay. */
+  const reloadTls = async (): Promise<boolean> => {
+    if (tlsFiles === null) return false;
+    let next: TlsContext;
+    try {
+      next = await TlsContext.load(tlsFiles);
+    } catch (err) {
+      tlsReloads.failed++;
+      reporter.info(`kept the TLS certificates in use: ${(err as Error).message}`);
+      return false;
+    }
+    tls = next;
+    tcp.setTls(next);
+    inputs.setTls(next);
+    tlsReloads.ok++;
+    const problem = next.certificateProblem();
+    reporter.info(
+      `TLS files read again: certificate ${next.describeCertificate()}; ${next.describeClients()}${problem ? `; warning: ${problem}` : ''}`,
+    );
+    return true;
+  };
 
   const stopper = stopOnce(async (fatal?: string) => {
     stats.listening = false;
@@ -185,6 +221,7 @@ async function start(o: ResolvedOptions, reporter: Reporter, startBackend: Start
     target: writer.path,
     close: () => stopper.run(),
     reopen: () => writer.reopen(reporter),
+    reloadTls,
     closed: stopper.done,
     forward: writer.forwarder?.stats,
   };
@@ -199,8 +236,19 @@ function announceStart(
   mode: string,
   metrics: MetricsEndpoint | null,
   inputs: OtherInputs,
+  tls: TlsContext | null,
 ): void {
   reporter.info(`listening on ${formatAddress(address)}, writing ${writing}, ${mode}`);
+  if (tls !== null) {
+    const problem = tls.certificateProblem();
+    reporter.info(
+      `TLS on: ${inputs.http ? 'TCP and HTTP (HTTPS) speak' : 'TCP speaks'} TLS only, certificate ${tls.describeCertificate()}; ${tls.describeClients()}${problem ? `; warning: ${problem}` : ''}`,
+    );
+    if (inputs.udp)
+      reporter.info(
+        'warning: UDP is on beside TLS (--udp): datagrams are not encrypted and their sender is not verified; anyone who can reach the port can write records over UDP',
+      );
+  }
   if (nativeMissing !== null)
     reporter.info(
       `decoding with the TypeScript transcoder, about 3x slower: the C++ one is not used because ${nativeMissing}; \`npm run install\` builds it (needs g++ and make)`,

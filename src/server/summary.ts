@@ -21,6 +21,8 @@ export interface ServerSummary {
   fatal?: string;
   /** With --forward: records acknowledged by JetStream, and those still unacknowledged at the stop. */
   forward?: ForwardResult;
+  /** With TLS: handshakes failed, by reason (all inputs). */
+  tlsFailedBy?: Record<string, number>;
 }
 
 /** "1 record", "2 records". */
@@ -32,6 +34,11 @@ export function summaryLine(s: ServerSummary, target: string): string {
       ? `; refused ${s.refused} (${Object.entries(s.refusedBy)
           .map(([k, n]) => `${k} ${n}`)
           .join(', ')})`
+      : '';
+  const tlsFailed = Object.entries(s.tlsFailedBy ?? {});
+  const tls =
+    tlsFailed.length > 0
+      ? `; TLS handshakes failed ${tlsFailed.reduce((n, [, k]) => n + k, 0)} (${tlsFailed.map(([k, n]) => `${k} ${n}`).join(', ')})`
       : '';
   const dropped = s.rejectsDropped ? `; ${s.rejectsDropped} refused frames not kept in the rejects file` : '';
   const others = Object.entries(s.byInput ?? {}).some(([name, n]) => name !== 'tcp' && n.received > 0);
@@ -46,14 +53,14 @@ export function summaryLine(s: ServerSummary, target: string): string {
   // Forwarding only: the "target" is the stream.
   const wrote =
     s.forward && target === `nats stream ${s.forward.stream}` ? forward.slice(2) : `wrote ${records(s.written)} to ${target}${forward}`;
-  return `stopped; ${wrote}${refused}${dropped}${byInput}`;
+  return `stopped; ${wrote}${refused}${dropped}${byInput}${tls}`;
 }
 
 /** The summary's counts: the TCP input's `tcp` plus the other inputs' (by name), with a breakdown by input. */
 export function summaryCounts(
   tcp: InputStats,
   others: Record<string, InputStats>,
-): Pick<ServerSummary, 'received' | 'refused' | 'refusedBy' | 'byInput'> {
+): Pick<ServerSummary, 'received' | 'refused' | 'refusedBy' | 'byInput' | 'tlsFailedBy'> {
   const all = newInputStats();
   addStats(all, tcp);
   const byInput: NonNullable<ServerSummary['byInput']> = { tcp: { received: tcp.received, refused: tcp.refused } };
@@ -61,5 +68,6 @@ export function summaryCounts(
     addStats(all, stats);
     byInput[name] = { received: stats.received, refused: stats.refused };
   }
-  return { received: all.received, refused: all.refused, refusedBy: all.refusedBy, byInput };
+  const tlsFailedBy = Object.keys(all.tlsFailedBy).length > 0 ? all.tlsFailedBy : undefined;
+  return { received: all.received, refused: all.refused, refusedBy: all.refusedBy, byInput, tlsFailedBy };
 }
