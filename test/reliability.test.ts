@@ -96,6 +96,15 @@ for (const mode of MODES) {
       const server = await launch(t, { target, multithreaded: mode.multithreaded, args: ['--drain-timeout', String(DRAIN)] });
       const load = [0, 1].map((k) => background(t, ['load', '127.0.0.1', String(server.port), `busy${k}`, '10']));
       await waitForLines(target, 5000, 15_000);
+      // Both clients are sending (one may start long after the other on a loaded machine).
+      await waitFor(
+        async () => {
+          const text = await fsp.readFile(target, 'utf8');
+          return text.includes('"tag":"busy0"') && text.includes('"tag":"busy1"');
+        },
+        30_000,
+        () => 'records of both busy0 and busy1',
+      );
       const signalledAt = Date.now();
       server.signal('SIGTERM');
       await waitFor(
