@@ -454,3 +454,41 @@ export function canConnect(port: number): Promise<boolean> {
     s.once('error', () => resolve(false));
   });
 }
+
+/** A port free right now on 127.0.0.1 (the OS picks it; the listener is closed at once). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen({ host: '127.0.0.1', port: 0 }, () => r()));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+/** GET http://127.0.0.1:port/path (bounded): status and body. */
+export async function httpGet(port: number, path: string): Promise<{ status: number; text: string }> {
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5000) });
+  return { status: r.status, text: await r.text() };
+}
+
+/** Samples of a Prometheus text exposition: "name{labels}" (labels as printed) → value. */
+export function metricSamples(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return out;
+}
+
+/** Every sample of the server's /metrics on `port` (which must answer 200). */
+export async function scrapeMetrics(port: number): Promise<Map<string, number>> {
+  const r = await httpGet(port, '/metrics');
+  if (r.status !== 200) throw new Error(`/metrics answered ${r.status}: ${r.text}`);
+  return metricSamples(r.text);
+}
+
+/** One sample of /metrics, by its name as printed (labels included); undefined if it is not there. */
+export async function metric(port: number, name: string): Promise<number | undefined> {
+  return (await scrapeMetrics(port)).get(name);
+}

@@ -15,7 +15,9 @@ import {
   MODES,
   PYTHON_DIR,
   connect,
+  httpGet,
   occupyPort,
+  scrapeMetrics,
   within,
   python,
   readLines,
@@ -44,27 +46,8 @@ async function metricsPortOf(s: ServerHandle): Promise<number> {
   return Number(m[1]);
 }
 
-async function get(port: number, path: string): Promise<{ status: number; text: string }> {
-  const r = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5000) });
-  return { status: r.status, text: await r.text() };
-}
-
-/** Samples of a Prometheus text exposition: "name{labels}" (labels as printed) → value. */
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return out;
-}
-
-async function scrape(port: number): Promise<Map<string, number>> {
-  const r = await get(port, '/metrics');
-  assert.equal(r.status, 200, r.text);
-  return samples(r.text);
-}
+const get = httpGet;
+const scrape = scrapeMetrics;
 
 /** Sends COUNT real record frames from a plain socket bound to `source`; returns the bytes sent. */
 async function sendFrom(source: string, port: number, tag: string, count: number): Promise<number> {

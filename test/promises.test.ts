@@ -24,6 +24,7 @@ import {
   connect,
   endSocket,
   frame,
+  httpGet,
   occupyPort,
   readLines,
   send,
@@ -203,10 +204,7 @@ function capture(): Reporter & { lines: string[] } {
   return { lines, info: (l) => lines.push(l), warn: (_k, l) => lines.push(l) };
 }
 
-async function get(port: number, path: string): Promise<{ status: number; text: string }> {
-  const r = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5000) });
-  return { status: r.status, text: await r.text() };
-}
+const get = httpGet;
 
 describe('/healthz in multithreaded mode', () => {
   test('503 "no worker ready" while the only worker is replaced and its replacement not up; a connection then is closed and counted', async (t) => {
