@@ -14,6 +14,7 @@ import {
   MODES,
   PYTHON_DIR,
   assertBuilt,
+  assertStoppedCleanly,
   connect,
   endSocket,
   frame,
@@ -51,13 +52,7 @@ async function alsoListening(server: ServerHandle): Promise<{ line: string; http
 
 /** Exit 0, the summary line, no stack trace. */
 function assertStopped(exit: Exit, written: number): void {
-  assert.equal(exit.code, 0, `exit ${exit.code} (${exit.signal}); stderr:\n${exit.stderr}`);
-  assert.match(
-    exit.stderr,
-    new RegExp(`^log-server: stopped; wrote ${written} ${written === 1 ? 'record' : 'records'}( |$)`, 'm'),
-    exit.stderr,
-  );
-  assert.deepEqual(stackLines(exit.stderr), [], exit.stderr);
+  assertStoppedCleanly(exit, { written });
 }
 
 /** Each line of `want` appears exactly `times` times in `got`, and nothing else does. */

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import {
   MODES,
   assertBuilt,
+  assertStoppedCleanly,
   cleanEnv,
   connect,
   endSocket,
@@ -49,9 +50,7 @@ const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Exit 0, the stop line with `written`, no stack trace. */
 function assertStopped(exit: Exit, written: number): void {
-  assert.equal(exit.code, 0, `exit ${exit.code} (${exit.signal}); stderr:\n${exit.stderr}`);
-  assert.match(exit.stderr, new RegExp(`^log-server: stopped; wrote ${written} records? `, 'm'), exit.stderr);
-  assert.deepEqual(stackLines(exit.stderr), [], exit.stderr);
+  assertStoppedCleanly(exit, { written });
 }
 
 /** Sends `frames` over one connection and closes it once the server has closed its side too. */

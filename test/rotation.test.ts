@@ -12,19 +12,8 @@ import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { MODES, assertBuilt, cleanEnv, runCli, send, sleep, startCli, tempDir, waitForLines } from './helpers';
-import {
-  assertTag,
-  background,
-  launch,
-  lineCount,
-  numbered,
-  troubleLines,
-  waitFor,
-  writtenOf,
-  type Rec,
-  type Server,
-} from './reliability-helpers';
+import { MODES, assertBuilt, assertStoppedCleanly, cleanEnv, runCli, send, sleep, startCli, tempDir, waitForLines } from './helpers';
+import { assertTag, background, launch, lineCount, numbered, waitFor, type Rec, type Server } from './reliability-helpers';
 import { startServer } from '../src/server/start';
 import { silentReporter } from '../src/core/report';
 
@@ -90,9 +79,7 @@ async function lockStaysAtBase(dir: string, base: string, during: Promise<unknow
 async function stopClean(server: Server, written: number): Promise<void> {
   server.signal('SIGTERM');
   const exit = await server.waitExit(20_000, 'exit after SIGTERM');
-  assert.equal(exit.code, 0, `exit ${exit.code}; stderr:\n${exit.stderr}`);
-  assert.equal(writtenOf(exit.stderr), written, exit.stderr);
-  assert.deepEqual(troubleLines(exit.stderr), [], exit.stderr);
+  assertStoppedCleanly(exit, { written });
   assert.ok(!/rotate-error|cannot rotate|rotating .*:/.test(exit.stderr), `rotation errors:\n${exit.stderr}`);
 }
 

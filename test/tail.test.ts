@@ -11,7 +11,20 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { CLI, Child, MODES, assertBuilt, cleanEnv, runCli, send, sleep, tempDir, waitForLines, within } from './helpers';
+import {
+  CLI,
+  Child,
+  MODES,
+  assertBuilt,
+  assertStoppedCleanly,
+  cleanEnv,
+  runCli,
+  send,
+  sleep,
+  tempDir,
+  waitForLines,
+  within,
+} from './helpers';
 import { launch, numbered, waitFor, type Server } from './reliability-helpers';
 import { eachLineBackward } from '../src/cli/tail/read-back';
 
@@ -41,8 +54,7 @@ async function levelsFile(t: TestContext, dir: string): Promise<string> {
 
 async function stop(server: Server): Promise<void> {
   server.signal('SIGTERM');
-  const exit = await server.waitExit(15_000);
-  assert.equal(exit.code, 0, exit.stderr);
+  assertStoppedCleanly(await server.waitExit(15_000));
 }
 
 const TIME = String.raw`\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}`;
