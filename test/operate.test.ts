@@ -59,7 +59,8 @@ async function sendFrom(source: string, port: number, tag: string, count: number
 
 test('multithreaded: the stop summary counts what workers killed with kill -9 had refused', async (t) => {
   const dir = await tempDir(t);
-  const server = await startCli(t, { target: join(dir, 'logs.jsonl'), multithreaded: true, workers: 2 });
+  const server = await startCli(t, { target: join(dir, 'logs.jsonl'), multithreaded: true, workers: 2, args: ['--metrics-port', '0'] });
+  const mport = await metricsPortOf(server);
   // Two connections, one per worker (each goes to the worker with the fewest), each with a refused frame (a list).
   const sockets = [await connect(t, server.port), await connect(t, server.port)];
   for (const s of sockets) s.write(Buffer.from('\x00\x00\x00\x02].', 'latin1'));
@@ -68,7 +69,12 @@ test('multithreaded: the stop summary counts what workers killed with kill -9 ha
     5000,
     () => `the refusals reported:\n${server.stderr()}`,
   );
-  await sleep(600); // the workers report their counters every 0.25 s
+  // The workers report their counters to the primary (every 0.25 s): once /metrics has both, so does the summary.
+  await waitFor(
+    async () => (await scrapeMetrics(mport)).get('log_server_records_refused_total{input="tcp",reason="not-a-dict"}') === 2,
+    10_000,
+    () => 'both refusals counted by the primary',
+  );
   for (const w of server.workers) process.kill(w, 'SIGKILL');
   // The second death may be folded into "... and 1 more worker-exit" (reports are rate-limited per kind).
   await waitFor(
