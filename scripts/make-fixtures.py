@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Generate test/fixtures/decoder-cases.json and test/fixtures/refused-cases.json.
 
-Usage: python3 scripts/make-fixtures.py      (from anywhere; Python 3.11, stdlib only)
+Usage: python3 scripts/make-fixtures.py      (from anywhere; Python 3.11 or later, stdlib only: the files are
+                                             the same whichever makes them)
 
 Deterministic: every record attribute that depends on time, thread, process or
 file location is set explicitly; the traceback comes from code compiled under
@@ -22,6 +23,7 @@ import base64
 import collections
 import datetime
 import decimal
+import io
 import json
 import linecache
 import logging
@@ -58,6 +60,13 @@ def msecs_for(created):
     return int((created - int(created)) * 1000) + 0.0
 
 
+# The attributes of a LogRecord as Python 3.11 makes it.  Later versions add their own (3.12: taskName); the
+# fixtures must not depend on the Python that makes them, so a record keeps these (and its extras) only.
+RECORD_ATTRS = ("name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module", "exc_info",
+                "exc_text", "stack_info", "lineno", "funcName", "created", "msecs", "relativeCreated", "thread",
+                "threadName", "processName", "process")
+
+
 def make_record(name="app.payments.service", level=logging.INFO,
                 msg="charged %s for order %d", args=("EUR 12.50", 1042),
                 exc_info=None, extra=None, sinfo=None, func="charge",
@@ -72,6 +81,8 @@ def make_record(name="app.payments.service", level=logging.INFO,
     rec.threadName = THREAD_NAME
     rec.processName = PROCESS_NAME
     rec.process = PROCESS
+    for attr in [k for k in vars(rec) if k not in RECORD_ATTRS and k not in (extra or {})]:
+        delattr(rec, attr)
     return rec
 
 
@@ -109,6 +120,38 @@ def service_exc_info():
     ns = {"__name__": "app.payments.service"}
     exec(compile(SERVICE_SRC, PATHNAME, "exec"), ns)
     return ns["run"]()
+
+
+# The traceback text of service_exc_info() as Python 3.11 formats it.  Where the carets (^^^ and ~~~) go under a
+# line differs between versions (3.13 marks the call in `run` and not the one in `charge`), so the fixtures take
+# this text; with_exc_text() checks that the running Python gives the same text apart from the caret lines.
+SERVICE_EXC_TEXT = """Traceback (most recent call last):
+  File "/srv/app/payments/service.py", line 10, in charge
+    return convert(order["currency"])
+           ^^^^^^^^^^^^^^^^^^^^^^^^^^
+  File "/srv/app/payments/service.py", line 5, in convert
+    return RATES[currency] * 100
+           ~~~~~^^^^^^^^^^
+KeyError: 'XYZ'
+
+The above exception was the direct cause of the following exception:
+
+Traceback (most recent call last):
+  File "/srv/app/payments/service.py", line 18, in run
+    charge({"id": 1042, "currency": "XYZ"})
+  File "/srv/app/payments/service.py", line 12, in charge
+    raise ValueError(f"cannot charge order {order['id']}: unknown currency") from exc
+ValueError: cannot charge order 1042: unknown currency"""
+
+
+def with_exc_text(rec):
+    """Gives a record made with service_exc_info() the 3.11 text of its traceback (see SERVICE_EXC_TEXT)."""
+    def no_carets(text):
+        return [line for line in text.split("\n") if line.strip() and set(line.strip()) - set("^~")]
+    real = logging._defaultFormatter.formatException(rec.exc_info)
+    assert no_carets(real) == no_carets(SERVICE_EXC_TEXT), real
+    rec.exc_text = SERVICE_EXC_TEXT
+    return rec
 
 
 def fixed_stack_info():
@@ -323,17 +366,17 @@ def level_cases():
         yield name, record_dict(**kw), ALL_PROTOCOLS
 
     ei = service_exc_info()
-    rec = make_record(level=logging.ERROR, msg="payment %s failed", args=("order-1042",),
-                      exc_info=ei)
+    rec = with_exc_text(make_record(level=logging.ERROR, msg="payment %s failed", args=("order-1042",),
+                                    exc_info=ei))
     d = ref.prepare_record_dict(rec)
     assert d["exc_text"].startswith("Traceback (most recent call last):"), d["exc_text"]
     assert "The above exception was the direct cause" in d["exc_text"]
     yield "record/exc_info", d, ALL_PROTOCOLS
     yield "record/stack_info", record_dict(msg="charging", args=(), sinfo=fixed_stack_info()), ALL_PROTOCOLS
     ei = service_exc_info()
-    yield "record/exc_info-and-stack_info", ref.prepare_record_dict(make_record(
+    yield "record/exc_info-and-stack_info", ref.prepare_record_dict(with_exc_text(make_record(
         level=logging.CRITICAL, msg="giving up", args=(), exc_info=ei,
-        sinfo=fixed_stack_info())), ALL_PROTOCOLS
+        sinfo=fixed_stack_info()))), ALL_PROTOCOLS
 
 
 def created_cases():
@@ -533,6 +576,31 @@ def canonical(line):
     return json.dumps(json.loads(line), ensure_ascii=False, separators=(",", ":"))
 
 
+class _SameStrings(pickle._Pickler):
+    """The pickler, with equal strings always one object (so one memo entry).
+
+    Which equal strings are one object differs between Python versions (3.13 makes one-character constants the
+    cached ones; a C type's __module__ is a new string at each access in some versions, not in others), and
+    with it where a pickle says BINGET instead of repeating a string.  Sharing every equal string makes the
+    fixtures the same whichever Python makes them; the pickles are no less what Python writes.
+    """
+
+    def __init__(self, file, protocol):
+        super().__init__(file, protocol)
+        self._same = {}
+
+    def save(self, obj, save_persistent_id=True):
+        if type(obj) is str:
+            obj = self._same.setdefault(obj, obj)
+        super().save(obj, save_persistent_id)
+
+
+def dumps(obj, protocol):
+    f = io.BytesIO()
+    _SameStrings(f, protocol).dump(obj)
+    return f.getvalue()
+
+
 def build_decoder_fixtures():
     out = []
     names = set()
@@ -542,7 +610,7 @@ def build_decoder_fixtures():
         line = ref.to_line(d)
         assert canonical(line) == line, (name, line[:200])
         for p in protocols:
-            data = pickle.dumps(d, p)
+            data = dumps(d, p)
             via_loads = ref.to_line(pickle.loads(data))
             via_ops = ref.line_from_pickle(data)
             if not (via_loads == line == via_ops):

@@ -9,8 +9,9 @@ import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { headers, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { assertBuilt, CLI, readLines, sleep, tempDir, waitForLines, within } from './helpers';
+import { assertBuilt, CLI, readLines, tempDir, waitForLines, within } from './helpers';
 import { natsClient, startNats } from './nats-helpers';
+import { waitFor } from './reliability-helpers';
 
 /** Starts `log-server consume ...args`; killed in t.after. */
 function startConsume(t: import('node:test').TestContext, args: string[]) {
@@ -38,6 +39,34 @@ async function publishNumbered(nc: NatsConnection, total: number, from = 0): Pro
       }),
     );
   }
+}
+
+/** Waits until <target>.seq records stream sequence `seq`: every message up to it is written and recorded. */
+async function seqRecorded(target: string, seq: number): Promise<void> {
+  await waitFor(
+    () => {
+      try {
+        return (JSON.parse(readFileSync(`${target}.seq`, 'utf8')) as { seq: number }).seq === seq;
+      } catch {
+        return false;
+      }
+    },
+    15_000,
+    () => `${target}.seq to record sequence ${seq}`,
+  );
+}
+
+/** Whether a TCP connection to 127.0.0.1:port is established, or closed by the peer but not yet by this side
+ * (CLOSE_WAIT), as /proc/net/tcp lists them. */
+function connectedTo(port: number): boolean {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .some((row) => {
+      const f = row.trim().split(/\s+/);
+      return f[2] === `0100007F:${hex}` && (f[3] === '01' || f[3] === '08');
+    });
 }
 
 function assertNumbered(lines: string[], total: number): void {
@@ -70,7 +99,7 @@ test('consume killed mid-way (kill -9) and restarted: every message once, in str
 
   const second = startConsume(t, args);
   await waitForLines(target, total, 30_000);
-  await sleep(300); // a repeat would show up as extra lines by now
+  await seqRecorded(target, total);
   second.proc.kill('SIGTERM');
   assert.equal(await within(second.exit, 10_000, 'the consumer to stop'), 0, second.stderr());
 
@@ -91,7 +120,7 @@ test('a batch written but not recorded before a crash is cut and written again, 
   writeFileSync(`${target}.seq`, JSON.stringify({ stream: 'LOGS', seq: 40, ino: statSync(target).ino, size: Buffer.byteLength(recorded) }));
   const c = startConsume(t, [nats.url, '--target', target]);
   await waitForLines(target, 100, 15_000);
-  await sleep(300);
+  await seqRecorded(target, 100);
   c.proc.kill('SIGTERM');
   assert.equal(await within(c.exit, 10_000, 'the consumer to stop'), 0, c.stderr());
   assertNumbered(await readLines(target), 100);
@@ -105,7 +134,7 @@ test('consume --filter takes only the matching subjects; bad arguments exit 2', 
   const target = join(dir, 'app.txt');
   const c = startConsume(t, [nats.url, '--target', target, '--filter', 'logs.app.>', '--durable', 'app']);
   const lines = await waitForLines(target, 10, 15_000);
-  await sleep(300);
+  await seqRecorded(target, 28); // i = 27 is the 28th message of the stream, the last on logs.app.>
   c.proc.kill('SIGINT');
   assert.equal(await within(c.exit, 10_000, 'the consumer to stop'), 0, c.stderr());
   assert.deepEqual(
@@ -130,9 +159,15 @@ test('consume reopens its target on SIGHUP (rotation by rename)', async (t) => {
   await waitForLines(target, 100, 15_000);
   renameSync(target, `${target}.1`);
   c.proc.kill('SIGHUP');
-  await sleep(200);
-  await publishNumbered(nc, 150, 100);
-  await waitForLines(target, 50, 15_000);
+  // The target is reopened before the next batch: one message at a time until it says so, then the rest.
+  let next = 100;
+  while (!/^log-server consume: reopened /m.test(c.stderr())) {
+    assert.ok(next < 150, `no "reopened" line after ${next - 100} messages:\n${c.stderr()}`);
+    await publishNumbered(nc, next + 1, next);
+    await seqRecorded(target, ++next);
+  }
+  await publishNumbered(nc, 150, next);
+  await seqRecorded(target, 150);
   c.proc.kill('SIGTERM');
   assert.equal(await within(c.exit, 10_000, 'the consumer to stop'), 0, c.stderr());
   assertNumbered([...(await readLines(`${target}.1`)), ...(await readLines(target))], 150);
@@ -145,8 +180,14 @@ test('consume stops promptly on SIGTERM while NATS is unreachable', async (t) =>
   const target = join(dir, 'out.txt');
   const c = startConsume(t, [nats.url, '--target', target]);
   await waitForLines(target, 10, 15_000);
+  assert.ok(connectedTo(nats.port), 'the consumer is connected to NATS');
   await nats.kill9();
-  await sleep(500);
+  // Stopped once it has found the server gone: no connection to its port is open, or half closed, any more.
+  await waitFor(
+    () => !connectedTo(nats.port),
+    20_000,
+    () => `the consumer to find NATS gone:\n${c.stderr()}`,
+  );
   c.proc.kill('SIGTERM');
   assert.equal(await within(c.exit, 10_000, 'the consumer to stop with NATS down'), 0, c.stderr());
   assertNumbered(await readLines(target), 10);

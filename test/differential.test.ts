@@ -6,6 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { decodePickle } from '../src/decode/fallback';
 import { decodeFast, DECLINED } from '../src/decode/fast';
 import { transcodeRecord } from '../src/decode/transcode';
@@ -125,7 +127,7 @@ function floatRecord(floats: number[]): Buffer {
   return Buffer.concat(parts);
 }
 
-test('the C++ transcoder writes every float as the general path does (Python repr)', () => {
+test('the C++ transcoder writes every float as the general path does, and a sample as Python itself does (repr, via the reference)', () => {
   const random = rng(Number(process.env.FUZZ_SEED ?? 20261125));
   const bits = new DataView(new ArrayBuffer(8));
   const samples: number[] = [
@@ -153,12 +155,35 @@ test('the C++ transcoder writes every float as the general path does (Python rep
     samples.push((random() - 0.5) * 10 ** Math.floor(random() * 40 - 20)); // around the notation switches
   }
   let compared = 0;
+  const forPython: { pickle: Buffer; line: string; floats: number[] }[] = [];
   for (let i = 0; i < samples.length; i += 8) {
     const b = floatRecord(samples.slice(i, i + 8));
     const line = nativeTranscoded(b);
     assert.notEqual(line, null, `declined floats ${samples.slice(i, i + 8).join(', ')}`);
     assert.equal(line, general(b), `floats ${samples.slice(i, i + 8).join(', ')}`);
     compared += 8;
+    // The hand-picked ones and every 8th batch also go to Python: an oracle that is not this project's code.
+    if (i < 16 || (i / 8) % 8 === 0) forPython.push({ pickle: b, line: line!, floats: samples.slice(i, i + 8) });
   }
-  console.log(`floats compared: ${compared}`);
+  const py = spawnSync('python3', ['-c', PYTHON_LINES], {
+    input: forPython.map((x) => x.pickle.toString('base64')).join('\n') + '\n',
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  assert.equal(py.status, 0, `python3 exited ${py.status ?? py.signal}: ${py.stderr}`);
+  const lines = py.stdout.split('\n').slice(0, -1);
+  assert.equal(lines.length, forPython.length);
+  forPython.forEach((x, k) => assert.equal(x.line, `${lines[k]}\n`, `floats ${x.floats.join(', ')}: not as Python writes them`));
+  assert.ok(forPython.length > 1000, `${forPython.length} records checked against Python`);
+  console.log(`floats compared: ${compared}, of them against Python: ${forPython.length * 8}`);
 });
+
+/** Reads base64 pickles, one a line, and prints the line scripts/reference_line.py makes of each (utc=True). */
+const PYTHON_LINES = `
+import base64, sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, ${JSON.stringify(join(__dirname, '..', 'scripts'))})
+import reference_line as ref
+for b64 in sys.stdin.read().split():
+    sys.stdout.write(ref.line_from_pickle(base64.b64decode(b64), utc=True) + "\\n")
+`;

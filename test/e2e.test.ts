@@ -12,6 +12,7 @@ import {
   ROOT,
   SEND,
   assertBuilt,
+  assertStoppedCleanly,
   connect,
   endSocket,
   frame,
@@ -19,7 +20,6 @@ import {
   readLines,
   send,
   sleep,
-  stackLines,
   startCli,
   tempDir,
   waitForLines,
@@ -40,17 +40,7 @@ function fixture<T extends { name: string }>(list: T[], name: string, protocol?:
 /** The server stopped cleanly: exit code 0, its summary line says `written` records, no stack trace, and (unless
  * `expectRefusals`) no refused frames, dead workers or write errors reported. */
 function assertCleanStop(exit: Exit, written: number, expectRefusals = false): void {
-  assert.equal(exit.code, 0, `exit code ${exit.code} (signal ${exit.signal}); stderr:\n${exit.stderr}`);
-  assert.match(
-    exit.stderr,
-    new RegExp(`^log-server: stopped; wrote ${written} ${written === 1 ? 'record' : 'records'}( |$)`, 'm'),
-    `stderr:\n${exit.stderr}`,
-  );
-  assert.deepEqual(stackLines(exit.stderr), [], `stack trace on stderr:\n${exit.stderr}`);
-  if (!expectRefusals) {
-    const trouble = exit.stderr.split('\n').filter((l) => /refused|died|lost the lock|cannot write|did not finish|unexpected/i.test(l));
-    assert.deepEqual(trouble, [], `unexpected complaints on stderr:\n${exit.stderr}`);
-  }
+  assertStoppedCleanly(exit, { written, quiet: !expectRefusals });
 }
 
 /** Every line must be strict JSON for Python too (json.loads without NaN/Infinity literals). */

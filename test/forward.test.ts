@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { PYTHON_DIR, python, readLines, sleep, startCli, tempDir, within } from './helpers';
+import { PYTHON_DIR, httpGet, metric, python, readLines, sleep, startCli, tempDir, within } from './helpers';
 import { natsClient, readStream, startNats, streamCount, tally, waitForStream } from './nats-helpers';
 import { jetstreamManager } from '@nats-io/jetstream';
 
@@ -57,17 +57,7 @@ test('kill -9 of the nats-server mid-run: the stream ends with every record exac
   assert.equal(new Set(messages.map((m) => m.msgId)).size, total, 'one message id per record');
 });
 
-/** GET http://127.0.0.1:port/path: status and body. */
-async function get(port: number, path: string): Promise<{ status: number; text: string }> {
-  const r = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5000) });
-  return { status: r.status, text: await r.text() };
-}
-
-/** One sample of /metrics, by its name as printed (labels included). */
-async function metric(port: number, name: string): Promise<number | undefined> {
-  const line = (await get(port, '/metrics')).text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? undefined : Number(line.slice(name.length + 1));
-}
+const get = httpGet;
 
 test('while JetStream is down the buffer stays bounded (inputs pause), then everything arrives; a stop reports what was never acknowledged; /healthz and /metrics show it', async (t) => {
   const dir = await tempDir(t);

@@ -10,6 +10,7 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { AssertionError } from 'node:assert';
 
 export const ROOT = join(__dirname, '..');
 export const CLI = join(ROOT, 'dist', 'cli.js');
@@ -453,4 +454,70 @@ export function canConnect(port: number): Promise<boolean> {
     });
     s.once('error', () => resolve(false));
   });
+}
+
+/** A port free right now on 127.0.0.1 (the OS picks it; the listener is closed at once). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen({ host: '127.0.0.1', port: 0 }, () => r()));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+/** GET http://127.0.0.1:port/path (bounded): status and body. */
+export async function httpGet(port: number, path: string): Promise<{ status: number; text: string }> {
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5000) });
+  return { status: r.status, text: await r.text() };
+}
+
+/** Samples of a Prometheus text exposition: "name{labels}" (labels as printed) → value. */
+export function metricSamples(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return out;
+}
+
+/** Every sample of the server's /metrics on `port` (which must answer 200). */
+export async function scrapeMetrics(port: number): Promise<Map<string, number>> {
+  const r = await httpGet(port, '/metrics');
+  if (r.status !== 200) throw new Error(`/metrics answered ${r.status}: ${r.text}`);
+  return metricSamples(r.text);
+}
+
+/** One sample of /metrics, by its name as printed (labels included); undefined if it is not there. */
+export async function metric(port: number, name: string): Promise<number | undefined> {
+  return (await scrapeMetrics(port)).get(name);
+}
+
+/**
+ * The one "stopped cleanly" check: exit code 0, the stop line (with `written` records, when given), and no
+ * stack trace or unexpected-error report on stderr; with `quiet`, also no refused frames, dead workers, lost
+ * lock, write errors or workers that did not finish.
+ */
+export function assertStoppedCleanly(
+  exit: { code: number | null; signal: string | null; stderr: string },
+  o: { written?: number; quiet?: boolean } = {},
+): void {
+  const why = `exit ${exit.code} (signal ${exit.signal}); stderr:\n${exit.stderr}`;
+  if (exit.code !== 0) throw new AssertionError({ message: `not a clean stop: ${why}`, actual: exit.code, expected: 0, operator: '===' });
+  const stopLine = /^log-server: stopped; wrote (\d+) records? /m.exec(exit.stderr);
+  if (stopLine === null) throw new AssertionError({ message: `no stop line: ${why}` });
+  if (o.written !== undefined && Number(stopLine[1]) !== o.written)
+    throw new AssertionError({
+      message: `the stop line says ${stopLine[1]} records, not ${o.written}: ${why}`,
+      actual: Number(stopLine[1]),
+      expected: o.written,
+      operator: '===',
+    });
+  const trouble = exit.stderr.split('\n').filter((l) => l.includes('    at ') || /unexpected error|uncaught/i.test(l));
+  if (trouble.length > 0) throw new AssertionError({ message: `a stack trace or unexpected error on stderr: ${why}` });
+  if (o.quiet) {
+    const complaints = exit.stderr.split('\n').filter((l) => /refused|died|lost the lock|cannot write|did not finish/i.test(l));
+    if (complaints.length > 0) throw new AssertionError({ message: `complaints on stderr: ${complaints.join('\n')}\n${why}` });
+  }
 }

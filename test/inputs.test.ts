@@ -8,11 +8,13 @@ import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
 import * as http from 'node:http';
 import * as net from 'node:net';
+import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   MODES,
   PYTHON_DIR,
   assertBuilt,
+  assertStoppedCleanly,
   connect,
   endSocket,
   frame,
@@ -50,13 +52,7 @@ async function alsoListening(server: ServerHandle): Promise<{ line: string; http
 
 /** Exit 0, the summary line, no stack trace. */
 function assertStopped(exit: Exit, written: number): void {
-  assert.equal(exit.code, 0, `exit ${exit.code} (${exit.signal}); stderr:\n${exit.stderr}`);
-  assert.match(
-    exit.stderr,
-    new RegExp(`^log-server: stopped; wrote ${written} ${written === 1 ? 'record' : 'records'}( |$)`, 'm'),
-    exit.stderr,
-  );
-  assert.deepEqual(stackLines(exit.stderr), [], exit.stderr);
+  assertStoppedCleanly(exit, { written });
 }
 
 /** Each line of `want` appears exactly `times` times in `got`, and nothing else does. */
@@ -234,14 +230,15 @@ function inputs(mode: Mode) {
     assert.equal(noThread.threadName, null);
   });
 
-  test('HTTP: with --http-auth (from LOG_SERVER_HTTP_AUTH) only the right credentials write; others get 401', async (t) => {
+  test('HTTP: with --http-auth (from LOG_SERVER_HTTP_AUTH) only the right credentials write; others get 401, nothing of theirs kept', async (t) => {
     const dir = await tempDir(t);
     const target = join(dir, 'logs.jsonl');
+    const rejects = join(dir, 'rejects.jsonl');
     const server = await startCli(t, {
       target,
       multithreaded: mode.multithreaded,
       workers: 2,
-      args: ['--http-port', '0', '--http-path', '/in/log'],
+      args: ['--http-port', '0', '--http-path', '/in/log', '--rejects', rejects],
       env: { ...process.env, LOG_SERVER_HTTP_AUTH: 'app:s3cret: with colon' },
     });
     const { httpPort, line } = await alsoListening(server);
@@ -252,7 +249,7 @@ function inputs(mode: Mode) {
     assert.deepEqual(await send('POST', '--auth', 'app:s3cret: with colon'), { 200: 3 });
     assert.deepEqual(await send('GET', '--auth', 'app:s3cret: with colon'), { 200: 3 });
     assert.deepEqual(await send('POST'), { 401: 3 });
-    assert.deepEqual(await send('GET', '--auth', 'app:wrong'), { 401: 3 });
+    assert.deepEqual(await send('GET', '--auth', 'app:guess-1234'), { 401: 3 });
     const answer = await request(httpPort!, 'GET', `/in/log?${form({ created: '1700000000.5', msg: 'x' })}`);
     assert.equal(answer.status, 401);
     assert.match(String(answer.headers['www-authenticate']), /^Basic realm="log-server"/);
@@ -261,6 +258,14 @@ function inputs(mode: Mode) {
     assertStopped(exit, 6);
     assert.match(exit.stderr, /refused 7 \(unauthorized 7\); received tcp 0, udp 0, http 13 \(7 refused\)$/m);
     assert.ok(!exit.stderr.includes('s3cret'), 'the password is not printed');
+    // Nothing unauthenticated is stored: the 401s are kept with client, code and detail, not their form.
+    const kept = (await readLines(rejects)).map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(kept.length, 7);
+    for (const k of kept) {
+      assert.equal(k.reason, 'unauthorized');
+      assert.equal(k.frame, undefined, JSON.stringify(k));
+    }
+    assert.ok(!(await fsp.readFile(rejects, 'utf8')).includes('guess-1234'), 'the wrong password is not kept');
   });
 }
 
@@ -375,6 +380,12 @@ describe('HTTP requests that are not records', () => {
     assert.equal(Buffer.from(String(truncated?.frame), 'base64').toString(), 'created=1&msg=cu');
     const noCreated = kept.find((k) => k.reason === 'bad-created');
     assert.equal(Buffer.from(String(noCreated?.frame), 'base64').toString(), form({ msg: 'no created' }));
+    // Nothing of a request refused before its form was read is stored: client, code and detail only.
+    const before = kept.filter((k) => ['not-found', 'bad-method', 'bad-content-type', 'frame-too-large'].includes(String(k.reason)));
+    assert.equal(before.length, 6);
+    for (const k of before) assert.equal(k.frame, undefined, `${k.reason} kept its bytes: ${JSON.stringify(k)}`);
+    // Those refused after it was read keep it.
+    for (const k of kept.filter((k) => k.reason === 'bad-created')) assert.equal(typeof k.frame, 'string', JSON.stringify(k));
   });
 });
 

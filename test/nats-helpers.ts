@@ -4,23 +4,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import * as net from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, StorageType, type StreamInfo } from '@nats-io/jetstream';
-import { sleep, within } from './helpers';
+import { freePort, sleep, within } from './helpers';
 
 export const NATS_SERVER = process.env.NATS_SERVER ?? 'nats-server';
 
-/** A port free right now on 127.0.0.1 (the OS picks it; the listener is closed at once). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen({ host: '127.0.0.1', port: 0 }, () => r()));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
+export { freePort } from './helpers';
 
 export interface NatsNode {
   readonly port: number;

@@ -15,7 +15,9 @@ import {
   MODES,
   PYTHON_DIR,
   connect,
+  httpGet,
   occupyPort,
+  scrapeMetrics,
   within,
   python,
   readLines,
@@ -44,27 +46,8 @@ async function metricsPortOf(s: ServerHandle): Promise<number> {
   return Number(m[1]);
 }
 
-async function get(port: number, path: string): Promise<{ status: number; text: string }> {
-  const r = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5000) });
-  return { status: r.status, text: await r.text() };
-}
-
-/** Samples of a Prometheus text exposition: "name{labels}" (labels as printed) → value. */
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return out;
-}
-
-async function scrape(port: number): Promise<Map<string, number>> {
-  const r = await get(port, '/metrics');
-  assert.equal(r.status, 200, r.text);
-  return samples(r.text);
-}
+const get = httpGet;
+const scrape = scrapeMetrics;
 
 /** Sends COUNT real record frames from a plain socket bound to `source`; returns the bytes sent. */
 async function sendFrom(source: string, port: number, tag: string, count: number): Promise<number> {
@@ -76,7 +59,8 @@ async function sendFrom(source: string, port: number, tag: string, count: number
 
 test('multithreaded: the stop summary counts what workers killed with kill -9 had refused', async (t) => {
   const dir = await tempDir(t);
-  const server = await startCli(t, { target: join(dir, 'logs.jsonl'), multithreaded: true, workers: 2 });
+  const server = await startCli(t, { target: join(dir, 'logs.jsonl'), multithreaded: true, workers: 2, args: ['--metrics-port', '0'] });
+  const mport = await metricsPortOf(server);
   // Two connections, one per worker (each goes to the worker with the fewest), each with a refused frame (a list).
   const sockets = [await connect(t, server.port), await connect(t, server.port)];
   for (const s of sockets) s.write(Buffer.from('\x00\x00\x00\x02].', 'latin1'));
@@ -85,7 +69,12 @@ test('multithreaded: the stop summary counts what workers killed with kill -9 ha
     5000,
     () => `the refusals reported:\n${server.stderr()}`,
   );
-  await sleep(600); // the workers report their counters every 0.25 s
+  // The workers report their counters to the primary (every 0.25 s): once /metrics has both, so does the summary.
+  await waitFor(
+    async () => (await scrapeMetrics(mport)).get('log_server_records_refused_total{input="tcp",reason="not-a-dict"}') === 2,
+    10_000,
+    () => 'both refusals counted by the primary',
+  );
   for (const w of server.workers) process.kill(w, 'SIGKILL');
   // The second death may be folded into "... and 1 more worker-exit" (reports are rate-limited per kind).
   await waitFor(

@@ -13,7 +13,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
-import * as net from 'node:net';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import {
@@ -23,6 +22,7 @@ import {
   canConnect,
   cleanEnv,
   childPidsOf,
+  freePort,
   readLines,
   run,
   sleep,
@@ -49,15 +49,6 @@ interface Pm2 {
   run(args: string[], timeoutMs?: number): ReturnType<typeof run>;
   apps(): Promise<AppInfo[]>;
   app(name: string): Promise<AppInfo | undefined>;
-}
-
-/** A free loopback port (pm2 reload restarts the server: the clients need it on the same port). */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen({ host: '127.0.0.1', port: 0 }, () => r()));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
 }
 
 /** A pm2 with its own PM2_HOME; `env` is what `pm2 start` sees (and passes on to the app). */

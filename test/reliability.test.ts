@@ -18,7 +18,20 @@ import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { MODES, assertBuilt, endSocket, frame, run, sleep, smallFs, tempDir, waitForLines, within, type Mode } from './helpers';
+import {
+  MODES,
+  assertBuilt,
+  assertStoppedCleanly,
+  endSocket,
+  frame,
+  run,
+  sleep,
+  smallFs,
+  tempDir,
+  waitForLines,
+  within,
+  type Mode,
+} from './helpers';
 import {
   assertTag,
   background,
@@ -43,11 +56,18 @@ const DRAIN_MS = 5000;
 const CLIENTS = 4;
 const PER_CLIENT = 10_000;
 
+/** Waits for the server's line that says it reopens `target` (after a SIGHUP): what it writes next goes there. */
+async function reopened(server: Server, target: string): Promise<void> {
+  await waitFor(
+    () => server.stderr().includes(`log-server: reopening ${target}\n`),
+    10_000,
+    () => `the "reopening" line:\n${server.stderr()}`,
+  );
+}
+
 /** Exit 0, the summary line says `written`, no stack trace. */
-function assertCleanExit(s: Server, exit: { code: number | null; signal: string | null; stderr: string }, written: number): void {
-  assert.equal(exit.code, 0, `exit code ${exit.code} (signal ${exit.signal}); stderr:\n${exit.stderr}`);
-  assert.equal(writtenOf(exit.stderr), written, `summary line of server ${s.pid}; stderr:\n${exit.stderr}`);
-  assert.deepEqual(troubleLines(exit.stderr), [], `stack trace / unexpected error on stderr:\n${exit.stderr}`);
+function assertCleanExit(_server: Server, exit: { code: number | null; signal: string | null; stderr: string }, written: number): void {
+  assertStoppedCleanly(exit, { written });
 }
 
 /** 4 clients × 10,000 records as fast as they go; `stop` is called the moment the last one has exited. The
@@ -64,7 +84,8 @@ async function blastThenStop(t: TestContext, mode: Mode, stop: (s: Server) => Pr
   const took = server.exitedAt() - signalledAt;
   t.diagnostic(`${what}: exited ${took} ms later`);
   assertCleanExit(server, exit, CLIENTS * PER_CLIENT);
-  assert.ok(took < DRAIN_MS + 1500, `took ${took} ms to stop after ${what}, drain timeout ${DRAIN_MS} ms`);
+  // Every client had closed its connection: the drain ends with them, not at its timeout.
+  assert.ok(took < DRAIN_MS, `took ${took} ms to stop after ${what}: the drain timeout (${DRAIN_MS} ms) was waited out`);
   const records = await readRecords(target);
   assert.equal(records.length, CLIENTS * PER_CLIENT, `lines in the target after ${what}`);
   for (let k = 0; k < CLIENTS; k++) assertTag(records, `c${k}`, PER_CLIENT);
@@ -86,16 +107,33 @@ for (const mode of MODES) {
       const server = await launch(t, { target, multithreaded: mode.multithreaded, args: ['--drain-timeout', String(DRAIN)] });
       const load = [0, 1].map((k) => background(t, ['load', '127.0.0.1', String(server.port), `busy${k}`, '10']));
       await waitForLines(target, 5000, 15_000);
+      // Both clients are sending (one may start long after the other on a loaded machine).
+      await waitFor(
+        async () => {
+          const text = await fsp.readFile(target, 'utf8');
+          return text.includes('"tag":"busy0"') && text.includes('"tag":"busy1"');
+        },
+        30_000,
+        () => 'records of both busy0 and busy1',
+      );
       const signalledAt = Date.now();
       server.signal('SIGTERM');
+      await waitFor(
+        () => /^log-server: stopping: /m.test(server.stderr()),
+        10_000,
+        () => `the "stopping" line:\n${server.stderr()}`,
+      );
+      const atStop = await lineCount(target);
+      // The clients never stop sending: only the drain timeout ends the stop (the bound is the wait's own).
       const exit = await server.waitExit(DRAIN + 10_000, 'exit after SIGTERM with clients still sending');
       const took = server.exitedAt() - signalledAt;
       t.diagnostic(`exited ${took} ms after SIGTERM`);
       for (const l of load) l.kill();
       assert.equal(exit.code, 0, `exit ${exit.code} (signal ${exit.signal}); stderr:\n${exit.stderr}`);
       assert.deepEqual(troubleLines(exit.stderr), [], exit.stderr);
-      assert.ok(took < DRAIN + 1500, `took ${took} ms to stop, drain timeout ${DRAIN} ms`);
+      assert.ok(took >= DRAIN, `stopped ${took} ms after SIGTERM, before the ${DRAIN} ms drain was over`);
       const records = await readRecords(target);
+      assert.ok(records.length > atStop, `nothing read during the drain (${atStop} lines when it began)`);
       assert.equal(writtenOf(exit.stderr), records.length, 'summary count vs lines in the file');
       // Everything a client's connection delivered before the stop is written: its records are 0..k-1, no gap.
       for (const tag of ['busy0', 'busy1']) {
@@ -242,20 +280,16 @@ describe('multithreaded: SIGHUP to the whole process group (a closed terminal, k
     await waitForLines(target, 300, 10_000);
     await fsp.rename(target, rotated);
     server.signalGroup('SIGHUP');
-    await waitFor(
-      () => existsSync(target),
-      1000,
-      () => 'the new target',
-    ).catch(() => {});
-    await sleep(200);
-    assert.equal(server.exited, false, `the server exited on SIGHUP:\n${server.stderr()}`);
-    assert.deepEqual((await server.workers()).sort(), before, `workers after SIGHUP; stderr:\n${server.stderr()}`);
+    await reopened(server, target);
     await numbered(server.port, 'after', 300);
     await waitFor(
       async () => (await lineCount(target)) >= 300,
       10_000,
       () => '300 lines in the new target',
     );
+    // By now a worker the SIGHUP had killed would have been reported and replaced.
+    assert.equal(server.exited, false, `the server exited on SIGHUP:\n${server.stderr()}`);
+    assert.deepEqual((await server.workers()).sort(), before, `workers after SIGHUP; stderr:\n${server.stderr()}`);
     server.signal('SIGTERM');
     const exit = await server.waitExit(15_000, 'exit after SIGTERM');
     assertCleanExit(server, exit, 600);
@@ -506,12 +540,7 @@ for (const mode of MODES) {
       await waitForLines(target, 500, 10_000);
       await fsp.rename(target, rotated);
       server.signal('SIGHUP');
-      // A server may open the new file at once or on its next write: wait a little for it, not more.
-      await waitFor(
-        () => existsSync(target),
-        1000,
-        () => 'the new target',
-      ).catch(() => {});
+      await reopened(server, target);
       assert.equal(server.exited, false, `the server exited on SIGHUP:\n${server.stderr()}`);
       await numbered(server.port, 'after', 500);
       await waitFor(

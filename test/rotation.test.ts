@@ -10,20 +10,12 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { MODES, assertBuilt, cleanEnv, runCli, send, sleep, startCli, tempDir, waitForLines } from './helpers';
-import {
-  assertTag,
-  background,
-  launch,
-  lineCount,
-  numbered,
-  troubleLines,
-  waitFor,
-  writtenOf,
-  type Rec,
-  type Server,
-} from './reliability-helpers';
+import { MODES, assertBuilt, assertStoppedCleanly, cleanEnv, runCli, send, sleep, startCli, tempDir, waitForLines } from './helpers';
+import { assertTag, background, launch, lineCount, numbered, waitFor, type Rec, type Server } from './reliability-helpers';
+import { startServer } from '../src/server/start';
+import { silentReporter } from '../src/core/report';
 
 assertBuilt();
 
@@ -61,28 +53,33 @@ async function fileRecords(file: string): Promise<{ records: Rec[]; bytes: numbe
   return { records, bytes: data.length, lines };
 }
 
-/** Watches, while `during` runs, that the lock directory is at `<target>.lock` and nowhere else. */
+/**
+ * Watches, while `during` runs, that the lock directory is at `<target>.lock` and nowhere else, and that the
+ * target was rotated between the checks (each rotation puts a new file, a new inode, at the path): a check that
+ * saw no rotation would prove nothing.
+ */
 async function lockStaysAtBase(dir: string, base: string, during: Promise<unknown>): Promise<void> {
   let done = false;
   void during.finally(() => (done = true)).catch(() => {});
-  let checks = 0;
+  const inodes = new Set<number>();
   while (!done) {
     const names = await fsp.readdir(dir);
     const locks = names.filter((n) => n.endsWith('.lock'));
     assert.deepEqual(locks, [`${base}.lock`], `lock directories in ${dir}: ${names.join(', ')}`);
-    checks++;
+    const st = await fsp.stat(join(dir, base)).catch(() => null);
+    if (st) inodes.add(st.ino);
     await sleep(10);
   }
   await during;
-  assert.ok(checks > 0);
+  assert.ok(inodes.size >= 3, `the lock was checked across ${inodes.size - 1} rotations only`);
 }
 
+/** SIGTERM, then exit 0 with `written` said and no fault. No wait before it: a stop waits for the background
+ * rotation work (renames, gzip, removing the oldest), and the tests look at the files right after the exit. */
 async function stopClean(server: Server, written: number): Promise<void> {
   server.signal('SIGTERM');
   const exit = await server.waitExit(20_000, 'exit after SIGTERM');
-  assert.equal(exit.code, 0, `exit ${exit.code}; stderr:\n${exit.stderr}`);
-  assert.equal(writtenOf(exit.stderr), written, exit.stderr);
-  assert.deepEqual(troubleLines(exit.stderr), [], exit.stderr);
+  assertStoppedCleanly(exit, { written });
   assert.ok(!/rotate-error|cannot rotate|rotating .*:/.test(exit.stderr), `rotation errors:\n${exit.stderr}`);
 }
 
@@ -129,13 +126,13 @@ for (const mode of MODES) {
         multithreaded: mode.multithreaded,
         args: ['--max-size', '4K', '--max-files', '3', '--compress'],
       });
-      await lockStaysAtBase(dir, 'logs.txt', numbered(server.port, 'c', N));
+      // Paced, so that the lock is checked between rotations, not only before and after them.
+      await lockStaysAtBase(dir, 'logs.txt', numbered(server.port, 'c', N, 0, 2));
       await waitFor(
         async () => (await fsp.readdir(dir)).some((n) => n.endsWith('.3.gz')) || null,
         10_000,
         () => 'logs.txt.3.gz',
       );
-      await sleep(200);
       await stopClean(server, N);
       const names = (await fsp.readdir(dir)).sort();
       assert.deepEqual(names, ['logs.txt', 'logs.txt.1.gz', 'logs.txt.2.gz', 'logs.txt.3.gz'], `files: ${names.join(', ')}`);
@@ -200,7 +197,6 @@ for (const mode of MODES) {
         10_000,
         () => 'rotations after the reopen',
       );
-      await sleep(200);
       await stopClean(server, 450);
       const moved = await fileRecords(join(dir, 'moved.txt'));
       assertTag(moved.records, 'one', 50, 'moved.txt');
@@ -218,6 +214,36 @@ for (const mode of MODES) {
 }
 
 describe('rotation: recovery and time', () => {
+  test('a stop waits for the background work: once close() resolves, a big rotated file is gzipped whole, nothing pending', async (t) => {
+    const dir = await tempDir(t);
+    const target = join(dir, 'logs.txt');
+    // 48 MiB of lines that compress poorly: its gzip takes a while, longer than the rest of a stop.
+    const big = Buffer.from(
+      Array.from(
+        { length: 48 * 1024 },
+        (_, i) => JSON.stringify({ message: `old ${i}`, pad: randomBytes(700).toString('base64') }).slice(0, 1023) + '\n',
+      ).join(''),
+    );
+    await fsp.writeFile(target, big);
+    // In process: the library's close() is what the CLI waits for before its stop line and the lock's release.
+    const server = await startServer({
+      port: 0,
+      target,
+      udp: false,
+      maxSize: String(big.length),
+      compress: true,
+      reporter: silentReporter,
+    });
+    t.after(() => server.close());
+    await send(['plain', '127.0.0.1', String(server.address.port), '1']);
+    // The line that did not fit went to a new file: the rotation happened, its gzip is under way.
+    await waitForLines(target, 1, 10_000);
+    const summary = await server.close();
+    assert.equal(summary.written, 1);
+    assert.deepEqual((await fsp.readdir(dir)).sort(), ['logs.txt', 'logs.txt.1.gz']);
+    assert.ok(gunzipSync(await fsp.readFile(join(dir, 'logs.txt.1.gz'))).equals(big), 'logs.txt.1.gz holds the old file');
+  });
+
   test('a crash mid-compression: the next start finishes it from the uncompressed file, nothing lost', async (t) => {
     const dir = await tempDir(t);
     const target = join(dir, 'logs.txt');
@@ -296,7 +322,6 @@ describe('rotation: recovery and time', () => {
         10_000,
         () => '300 records',
       );
-      await sleep(300);
       await stopClean(server, 300);
       const rotated = await rotatedFiles(dir, 'logs.txt');
       assert.ok(rotated.length >= 3, `rotated: ${rotated.join(', ')}`);
@@ -347,7 +372,6 @@ describe('rotation: recovery and time', () => {
     const server = await launch(t, { target, multithreaded: false, args: ['--rotate', 'daily', '--max-files', '2'] });
     await numbered(server.port, 'today', 10);
     await waitForLines(target, 10, 10_000);
-    await sleep(200);
     await stopClean(server, 10);
     assert.deepEqual((await fsp.readdir(dir)).sort(), ['logs.txt', 'logs.txt.2026-01-30', 'logs.txt.2026-01-31']);
     assert.equal(await fsp.readFile(join(dir, 'logs.txt.2026-01-31'), 'utf8'), '{"message":"yesterday"}\n');

@@ -218,12 +218,21 @@ test('the lines pipe: of a batch cut off by the end (a worker killed mid-write),
     (l, n) => got.push([l.toString('utf8'), n]),
     (lost) => cuts.push(lost),
   );
+  // Each batch as a worker's LinesPipeSink encodes it (the production encoder, into a pipe that keeps the bytes).
   const batch = (text: string, count: number) => {
-    const b = Buffer.alloc(8 + Buffer.byteLength(text));
-    b.writeUInt32BE(b.length - 4, 0);
-    b.writeUInt32BE(count, 4);
-    b.write(text, 8);
-    return b;
+    const sent: Buffer[] = [];
+    const encoder = new LinesPipeSink({
+      write: ((b: Buffer, cb?: () => void) => {
+        sent.push(Buffer.from(b));
+        cb?.();
+        return true;
+      }) as net.Socket['write'],
+      end: (() => undefined) as unknown as net.Socket['end'],
+    });
+    encoder.write(Buffer.from(text), count);
+    encoder.flush();
+    assert.equal(sent.length, 1);
+    return sent[0];
   };
   const whole = batch('{"a":1}\n{"a":2}\n', 2);
   const cut = batch('{"b":1}\n{"b":2}\n{"b":3}\n{"b":4}\n', 4).subarray(0, 8 + 19);

@@ -2,15 +2,29 @@
  * `log-server tail`: on files the server wrote (real python3 SocketHandler records with levels, logger names,
  * extras, a traceback and stack_info), rotated ones included; the filters; -n read backwards (checked against
  * the true last lines of a file with lines longer than a block); --follow in a real terminal (tmux) through
- * rotations and a SIGHUP reopen, colored and with NO_COLOR; the default command left as it was.
+ * rotations and a SIGHUP reopen, colored and with NO_COLOR; --follow in a pipe through a truncation and into a
+ * closed pipe; the default command left as it was.
  */
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { CLI, MODES, assertBuilt, cleanEnv, runCli, send, sleep, tempDir, waitForLines } from './helpers';
+import {
+  CLI,
+  Child,
+  MODES,
+  assertBuilt,
+  assertStoppedCleanly,
+  cleanEnv,
+  runCli,
+  send,
+  sleep,
+  tempDir,
+  waitForLines,
+  within,
+} from './helpers';
 import { launch, numbered, waitFor, type Server } from './reliability-helpers';
 import { eachLineBackward } from '../src/cli/tail/read-back';
 
@@ -40,8 +54,7 @@ async function levelsFile(t: TestContext, dir: string): Promise<string> {
 
 async function stop(server: Server): Promise<void> {
   server.signal('SIGTERM');
-  const exit = await server.waitExit(15_000);
-  assert.equal(exit.code, 0, exit.stderr);
+  assertStoppedCleanly(await server.waitExit(15_000));
 }
 
 const TIME = String.raw`\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}`;
@@ -292,3 +305,53 @@ describe('log-server tail --follow in a terminal (tmux)', () => {
 function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
+
+describe('log-server tail --follow in a pipe', () => {
+  const entry = (msg: string) =>
+    JSON.stringify({ created: 1700000000, levelname: 'INFO', name: 'app', message: msg, msg, pad: 'x'.repeat(200) });
+
+  /** `tail -f --json FILE` with its stdout read by this process. */
+  function follow(t: TestContext, file: string): Child {
+    const c = new Child(spawn(process.execPath, [CLI, 'tail', '-f', '--json', file], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] }));
+    t.after(() => c.kill('SIGKILL'));
+    return c;
+  }
+  const printed = (c: Child) =>
+    c.stdout
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => (JSON.parse(l) as { msg: string }).msg);
+  const until = (c: Child, want: string[], what: string) =>
+    waitFor(
+      () => JSON.stringify(printed(c)) === JSON.stringify(want),
+      15_000,
+      () => `${what}: printed ${JSON.stringify(printed(c))}, want ${JSON.stringify(want)}; stderr:\n${c.stderr}`,
+    );
+
+  test('a file truncated in place (copytruncate) is read again from its start', async (t) => {
+    const file = join(await tempDir(t), 'logs.txt');
+    await fsp.writeFile(file, ['one', 'two', 'three'].map((m) => entry(m) + '\n').join(''));
+    const c = follow(t, file);
+    await until(c, ['one', 'two', 'three'], 'the last entries');
+    // Shorter than what was read: a truncation, whenever the follower looks.
+    await fsp.writeFile(file, entry('four') + '\n');
+    await until(c, ['one', 'two', 'three', 'four'], 'the entry after the truncation');
+    await fsp.appendFile(file, entry('five') + '\n');
+    await until(c, ['one', 'two', 'three', 'four', 'five'], 'the entry appended after it');
+    assert.equal(c.exited, false, c.stderr);
+    c.kill('SIGINT');
+    await within(c.exit, 10_000, 'tail to stop on SIGINT');
+  });
+
+  test('its reader gone (| head): it ends quietly, exit 0, when it next writes', async (t) => {
+    const file = join(await tempDir(t), 'logs.txt');
+    await fsp.writeFile(file, entry('one') + '\n');
+    const c = follow(t, file);
+    await until(c, ['one'], 'the first entry');
+    c.proc.stdout!.destroy();
+    await fsp.appendFile(file, Array.from({ length: 50 }, (_, i) => entry(`more ${i}`) + '\n').join(''));
+    const exit = await within(c.exit, 15_000, `tail to end once its reader is gone; stderr:\n${c.stderr}`);
+    assert.equal(exit.code, 0, `exit ${exit.code} (${exit.signal}); stderr:\n${exit.stderr}`);
+    assert.equal(exit.stderr, '');
+  });
+});

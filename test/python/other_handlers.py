@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Senders for log-server's UDP and HTTP input tests (Python 3.11, stdlib only), through the real
+"""Senders for log-server's UDP and HTTP input tests (Python 3.8 or later, stdlib only), through the real
 logging.handlers.DatagramHandler and logging.handlers.HTTPHandler. Any error the handler reports (handleError)
 ends the process with exit code 3.
 
@@ -157,8 +157,15 @@ def cmd_http(hostport, path, method, records, expected_path, *flags):
             return r
 
     class Recording(base):
-        def getConnection(self, host, secure):
-            return Connection(host)
+        def emit(self, record):
+            # Every answer through Connection: HTTPHandler makes its connection with http.client.HTTPConnection
+            # (inline before 3.9, in getConnection from 3.9 on), so that name is swapped while it emits.
+            real = http.client.HTTPConnection
+            http.client.HTTPConnection = Connection
+            try:
+                super().emit(record)
+            finally:
+                http.client.HTTPConnection = real
 
         def mapLogRecord(self, record):
             d = super().mapLogRecord(record)
