@@ -41,6 +41,9 @@ async function openssl(dir: string, args: string[]): Promise<void> {
 }
 
 /** Makes every certificate of Certs in a fresh directory (removed after the test). */
+/** The examples' arguments for a client that verifies the server by the test CA and presents the test client certificate. */
+export const clientCertArgs = (certs: Certs): string[] => ['--ca', certs.ca, '--cert', certs.client, '--key', certs.clientKey];
+
 export async function makeCerts(t: TestContext): Promise<Certs> {
   const dir = await tempDir(t, 'log-server-tls-');
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];

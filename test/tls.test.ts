@@ -15,6 +15,7 @@ import { describe, test } from 'node:test';
 import { MODES, PYTHON_DIR, assertBuilt, run, runCli, startCli, tempDir, waitForLines, within } from './helpers';
 import {
   httpGet,
+  clientCertArgs,
   makeCerts,
   metric,
   metricsPort,
@@ -58,30 +59,9 @@ for (const mode of MODES) {
       });
       udp.close();
 
-      const tcp = await tlsSocketExample([
-        '127.0.0.1',
-        String(server.port),
-        '--ca',
-        certs.ca,
-        '--cert',
-        certs.client,
-        '--key',
-        certs.clientKey,
-        '--count',
-        '5',
-      ]);
+      const tcp = await tlsSocketExample(['127.0.0.1', String(server.port), ...clientCertArgs(certs), '--count', '5']);
       assert.equal(tcp.code, 0, tcp.stderr);
-      const https = await tlsHttpExample([
-        `127.0.0.1:${httpsPort}`,
-        '--ca',
-        certs.ca,
-        '--cert',
-        certs.client,
-        '--key',
-        certs.clientKey,
-        '--count',
-        '3',
-      ]);
+      const https = await tlsHttpExample([`127.0.0.1:${httpsPort}`, ...clientCertArgs(certs), '--count', '3']);
       assert.equal(https.code, 0, https.stderr);
       const lines = parse(await waitForLines(target, 8));
       const who = lines.map((l) => l.client as Record<string, unknown>);
@@ -169,18 +149,7 @@ for (const mode of MODES) {
       await within(broken, 10_000, 'the server to close the broken TLS stream');
 
       // A real client beside all that: every record, once, in order.
-      const real = await tlsSocketExample([
-        '127.0.0.1',
-        String(port),
-        '--ca',
-        certs.ca,
-        '--cert',
-        certs.client,
-        '--key',
-        certs.clientKey,
-        '--count',
-        '50',
-      ]);
+      const real = await tlsSocketExample(['127.0.0.1', String(port), ...clientCertArgs(certs), '--count', '50']);
       assert.equal(real.code, 0, real.stderr);
       const lines = parse(await waitForLines(target, 51)).slice(1);
       assert.deepEqual(
@@ -233,18 +202,7 @@ for (const mode of MODES) {
         closedByServer.push(new Promise((r) => s.once('close', () => r())));
       }
       assert.ok((await waitForMetric(mport, 'log_server_connections_open', 1000)) >= 1000);
-      const real = await tlsSocketExample([
-        '127.0.0.1',
-        String(server.port),
-        '--ca',
-        certs.ca,
-        '--cert',
-        certs.client,
-        '--key',
-        certs.clientKey,
-        '--count',
-        '20',
-      ]);
+      const real = await tlsSocketExample(['127.0.0.1', String(server.port), ...clientCertArgs(certs), '--count', '20']);
       assert.equal(real.code, 0, real.stderr);
       assert.equal((await waitForLines(target, 20)).length, 20);
       assert.equal(await waitForMetric(mport, failed('tls-handshake-timeout'), 1000, 60_000), 1000);
@@ -408,20 +366,7 @@ describe('the TLS example from every installed Python 3.8 to 3.13', () => {
     const server = await startCli(t, { target, args: [...tlsArgs(certs), '--client-field', 'sender'] });
     for (const v of present) {
       const r = await tlsSocketExample(
-        [
-          '127.0.0.1',
-          String(server.port),
-          '--ca',
-          certs.ca,
-          '--cert',
-          certs.client,
-          '--key',
-          certs.clientKey,
-          '--count',
-          '2',
-          '--message',
-          `from ${v}`,
-        ],
+        ['127.0.0.1', String(server.port), ...clientCertArgs(certs), '--count', '2', '--message', `from ${v}`],
         'python',
         { ...process.env, PYENV_VERSION: v },
       );
