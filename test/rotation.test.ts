@@ -91,7 +91,9 @@ for (const mode of MODES) {
       const SIZE = 8 * 1024;
       const N = 1500;
       const server = await launch(t, { target, multithreaded: mode.multithreaded, args: ['--max-size', '8K', '--max-files', '1000'] });
-      const sending = Promise.all([numbered(server.port, 'a', N, 20), numbered(server.port, 'b', N, 0)]);
+      // A record every 2 ms from each client: the rotations (an 8K file every ~60 records) spread over seconds, so
+      // the lock is sampled across many of them (as fast as possible, a loaded machine saw one).
+      const sending = Promise.all([numbered(server.port, 'a', N, 20, 2), numbered(server.port, 'b', N, 0, 2)]);
       await lockStaysAtBase(dir, 'logs.txt', sending);
       await waitFor(
         async () => {
